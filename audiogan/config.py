@@ -1,0 +1,103 @@
+"""YAML configs validated into typed objects by pydantic, with one-line errors that name the key.
+
+Config types live beside their models (``audiogan/toy/model.py``, ``audiogan/gan/trainer.py``, ...);
+this module only loads, validates, dumps and compares them. Every type forbids unknown keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is one line meant for the user."""
+
+
+def _loc(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "<root>"
+
+
+def format_validation_error(err: pydantic.ValidationError, source: str) -> str:
+    """One line: the first problem with its dotted key path, and how many more there are."""
+    errors = err.errors()
+    first = errors[0]
+    key = _loc(first["loc"])
+    if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        msg = f"unknown key '{key}'"
+    elif first["type"] in ("missing", "missing_argument"):
+        msg = f"missing key '{key}'"
+    else:
+        text = first["msg"].removeprefix("Value error, ")
+        msg = f"bad value for '{key}': {text}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{source}: {msg}{more}"
+
+
+def parse_config(data: Any, config_type: type[T], source: str = "<config>") -> T:
+    """Validate a plain mapping into ``config_type``; raises :class:`ConfigError` on any problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return pydantic.TypeAdapter(config_type).validate_python(data)
+    except pydantic.ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path, config_type: type[T]) -> T:
+    """Read a YAML file into ``config_type``."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    return parse_config(data, config_type, str(path))
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """The resolved config as plain JSON-compatible data (every default filled in)."""
+    return pydantic.TypeAdapter(type(config)).dump_python(config, mode="json")
+
+
+def dump_yaml(config: Any) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Lines ``key: old -> new`` for every leaf that differs (``<absent>`` where one side lacks it)."""
+    a, b = _flatten(old), _flatten(new)
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key, "<absent>"), b.get(key, "<absent>")
+        if va != vb:
+            lines.append(f"{key}: {va!r} -> {vb!r}")
+    return lines
+
+
+def check_resume_config(saved_yaml: str, config: Any, source: str) -> None:
+    """Raise :class:`ConfigError` showing the difference when ``config`` differs from the saved one."""
+    diff = config_diff(yaml.safe_load(saved_yaml) or {}, to_dict(config))
+    if diff:
+        raise ConfigError(f"{source}: config differs from the run being resumed: " + "; ".join(diff))

@@ -1,0 +1,25 @@
+"""The shared, modality-agnostic GAN core: torch and the standard library only.
+
+Losses, Lipschitz constraints, layers, unrolled GAN, FARGAN batching, growth schedules, update
+schedules and the adversarial training step used by every application (audio, image, 2-D).
+"""
+
+from .constraints import apply_spectral_norm, clip_weights_, drift_penalty, gradient_penalty, l2_penalty
+from .ema import EMA, swap_state
+from .fargan import FakeAsRealBuffer
+from .growth import GrowthSchedule
+from .layers import (GrowingResidualStack, MinibatchDiscrimination, MinibatchStdDev, conv, fade_in,
+                     linear)
+from .losses import ADVERSARIAL_LOSSES, adversarial_loss, diversity_loss, feature_matching_loss
+from .schedule import OptimizerConfig, UpdateSchedule, make_optimizer, make_scheduler, preset, ttur
+from .trainer import AdversarialConfig, AdversarialTrainer, grad_norms_by_group
+from .unrolled import unrolled_generator_loss
+
+__all__ = [
+    "ADVERSARIAL_LOSSES", "AdversarialConfig", "AdversarialTrainer", "EMA", "FakeAsRealBuffer",
+    "GrowingResidualStack", "GrowthSchedule", "MinibatchDiscrimination", "MinibatchStdDev",
+    "OptimizerConfig", "UpdateSchedule", "adversarial_loss", "apply_spectral_norm", "clip_weights_",
+    "conv", "diversity_loss", "drift_penalty", "fade_in", "feature_matching_loss", "grad_norms_by_group",
+    "gradient_penalty", "l2_penalty", "linear", "make_optimizer", "make_scheduler", "preset",
+    "swap_state", "ttur", "unrolled_generator_loss",
+]

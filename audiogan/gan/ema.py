@@ -1,0 +1,49 @@
+"""Exponential moving average of a model's weights, and a context manager that swaps weights in."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+
+class EMA:
+    """``ema <- decay * ema + (1 - decay) * weights`` after every update (Yazici et al. 2019 for GANs).
+
+    The averaged copy lives in ``self.module`` (eval mode, no gradients). Buffers (batch-norm
+    statistics, power-iteration vectors) are copied, not averaged.
+    """
+
+    def __init__(self, module: nn.Module, decay: float = 0.999):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError("EMA decay must be in [0, 1)")
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module, decay: float | None = None) -> None:
+        d = self.decay if decay is None else decay
+        for e, p in zip(self.module.parameters(), module.parameters()):
+            e.lerp_(p.detach(), 1.0 - d)
+        for e, b in zip(self.module.buffers(), module.buffers()):
+            e.copy_(b)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.module.state_dict()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.module.load_state_dict(state, strict=True)
+
+
+@contextmanager
+def swap_state(module: nn.Module, state: dict[str, torch.Tensor]) -> Iterator[nn.Module]:
+    """Temporarily load ``state`` into ``module`` (e.g. EMA weights for evaluation), then restore it."""
+    saved = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    module.load_state_dict(state, strict=True)
+    try:
+        yield module
+    finally:
+        module.load_state_dict(saved, strict=True)

@@ -1,0 +1,343 @@
+"""The adversarial training step that every application (audio, image, 2-D) uses.
+
+One *iteration* = ``n_critic`` critic steps, then ``n_gen`` generator steps, each on a fresh batch
+``(gen_input, real)`` from the application's iterator:
+
+- ``gen_input``: what the generator reads (noise for the 2-D and image GANs, degraded audio for the
+  enhancer);
+- ``real``: a batch of real samples for the critic (for paired audio, the clean targets).
+
+Loss terms are a dict keyed by their logged names; the total is ``sum(weights[name] * term)`` and a
+term whose weight is 0 is not computed. Critic terms: ``loss/critic`` (adversarial), ``loss/gp``,
+``loss/l2``, ``loss/drift``. Generator terms: ``loss/adv``, ``loss/fm``, ``loss/div``, plus whatever the
+application's ``generator_terms`` callback returns (the enhancer's ``loss/recon``).
+
+A step whose loss or gradient is not finite is skipped (no optimizer, scheduler or EMA update) and
+counted in ``guard/skipped``. On CUDA the forward passes run under bf16 autocast. Nothing here knows
+the data's modality or the models' architecture.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+
+import torch
+from torch import nn
+
+from .constraints import clip_weights_, critic_score, drift_penalty, gradient_penalty, l2_penalty
+from .ema import EMA
+from .fargan import FakeAsRealBuffer
+from .growth import GrowthSchedule
+from .losses import adversarial_loss, diversity_loss, feature_matching_loss
+from .unrolled import unrolled_generator_loss
+
+Tensor = torch.Tensor
+Batch = tuple[Tensor, Tensor]
+GeneratorTerms = Callable[[Tensor, Tensor, Tensor], Mapping[str, Tensor]]
+
+CRITIC_TERMS = ("loss/critic", "loss/gp", "loss/l2", "loss/drift")
+GENERATOR_TERMS = ("loss/adv", "loss/fm", "loss/div")
+
+
+def default_weights() -> dict[str, float]:
+    return {"loss/critic": 1.0, "loss/gp": 0.0, "loss/l2": 0.0, "loss/drift": 0.0,
+            "loss/adv": 1.0, "loss/fm": 0.0, "loss/div": 0.0}
+
+
+@dataclass
+class AdversarialConfig:
+    """How the two networks are trained against each other (any modality)."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    loss: str = "wasserstein"  # minimax | nonsaturating | wasserstein | hinge | lsgan
+    real_target: float = 1.0  # BCE families: real label; 0.9 = one-sided label smoothing
+    n_critic: int = 1  # critic steps per iteration
+    n_gen: int = 1  # generator steps per iteration
+    # Weights keyed by logged names; given keys override the defaults (gp 0 = off, lambda 10 in WGAN-GP).
+    weights: dict[str, float] = field(default_factory=default_weights)
+    clip_value: float | None = None  # WGAN weight clipping of the critic after each step (0.01)
+    gp_one_sided: bool = False
+    fm_paired: bool = False  # feature matching per aligned sample (transformation tasks)
+    ema_decay: float | None = None  # EMA of generator weights; None = off
+    fargan_count: int = 0  # top-scoring fakes that join the next real batch (FARGAN); 0 = off
+    unrolled_steps: int = 0  # Unrolled GAN k; 0 = off
+    unrolled_lr: float = 1e-3
+    unrolled_second_order: bool = True
+    max_grad_norm: float | None = None  # clip gradient norm (both networks); None = off
+    bf16_autocast: bool = True  # only takes effect on CUDA
+
+    def __post_init__(self) -> None:
+        adversarial_loss(self.loss)  # validates the name
+        self.weights = {**default_weights(), **self.weights}
+        if self.n_critic < 1 or self.n_gen < 1:
+            raise ValueError("n_critic and n_gen must be >= 1")
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No gradients for ``module``'s parameters inside the block (saves the critic's weight grads)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def grad_norm(params: list[nn.Parameter]) -> Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+
+
+def grad_norms_by_group(module: nn.Module, prefix: str) -> dict[str, float]:
+    """Gradient norm of each top-level child of ``module``, keyed ``grad/{prefix}/{child}``.
+
+    A child that is a ``ModuleList``/``Sequential`` is split one level further, so a deep stack shows
+    each block: a block at zero is the sign of a plateau.
+    """
+    out: dict[str, float] = {}
+    for name, child in module.named_children():
+        parts = child.named_children() if isinstance(child, (nn.ModuleList, nn.Sequential)) else [("", child)]
+        for sub, m in parts:
+            params = [p for p in m.parameters() if p.grad is not None]
+            if params:
+                key = f"grad/{prefix}/{name}" + (f".{sub}" if sub else "")
+                out[key] = float(grad_norm(params))
+    return out
+
+
+class AdversarialTrainer:
+    """Runs critic and generator steps for any pair of modules.
+
+    Args:
+        generator: ``generator(gen_input, **growth_kwargs) -> fake`` with ``fake`` shaped like ``real``.
+        critic: ``critic(x, **growth_kwargs) -> score`` or ``(score, features)``.
+        generator_opt, critic_opt: optimizers over the two modules' parameters.
+        config: :class:`AdversarialConfig`.
+        generator_terms: optional ``f(fake, gen_input, real) -> {name: loss}`` of extra generator terms
+            (each name needs a weight in ``config.weights``).
+        generator_growth, critic_growth: optional depth schedules; the network then receives
+            ``depth``, ``alpha`` and ``fade_blocks`` keyword arguments at every call.
+        schedulers: optional ``{"generator": sched, "critic": sched}``, stepped with their optimizer.
+        device: where batches go; models are expected there already.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        critic: nn.Module,
+        generator_opt: torch.optim.Optimizer,
+        critic_opt: torch.optim.Optimizer,
+        config: AdversarialConfig,
+        generator_terms: GeneratorTerms | None = None,
+        generator_growth: GrowthSchedule | None = None,
+        critic_growth: GrowthSchedule | None = None,
+        schedulers: Mapping[str, Any] | None = None,
+        device: torch.device | str = "cpu",
+    ):
+        self.generator, self.critic = generator, critic
+        self.generator_opt, self.critic_opt = generator_opt, critic_opt
+        self.config = config
+        self.generator_terms = generator_terms
+        self.generator_growth, self.critic_growth = generator_growth, critic_growth
+        self.schedulers = dict(schedulers or {})
+        self.device = torch.device(device)
+        self.losses = adversarial_loss(config.loss)
+        self.ema = EMA(generator, config.ema_decay) if config.ema_decay is not None else None
+        self.fargan = FakeAsRealBuffer(config.fargan_count)
+        self.step = 0  # completed iterations
+        self.skipped = 0  # steps dropped by the non-finite guard
+        self.weights = config.weights
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.device.type == "cuda" and self.config.bf16_autocast:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    @staticmethod
+    def _growth_kwargs(schedule: GrowthSchedule | None, step: int) -> dict[str, Any]:
+        if schedule is None:
+            return {}
+        depth, alpha = schedule(step)
+        return {"depth": depth, "alpha": alpha, "fade_blocks": schedule.fade_blocks(step)}
+
+    def generate(self, gen_input: Tensor) -> Tensor:
+        return self.generator(gen_input, **self._growth_kwargs(self.generator_growth, self.step))
+
+    def critique(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        out = self.critic(x, **self._growth_kwargs(self.critic_growth, self.step))
+        if isinstance(out, (tuple, list)):
+            return out[0], list(out[1])
+        return out, []
+
+    def _critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        if self.losses.smoothing:
+            return self.losses.critic(real, fake, real_target=self.config.real_target)
+        return self.losses.critic(real, fake)
+
+    def _weighted(self, terms: Mapping[str, Tensor]) -> Tensor:
+        unknown = [k for k in terms if k not in self.weights]
+        if unknown:
+            raise KeyError(f"loss terms without a weight: {unknown}; add them to config.weights")
+        return sum(self.weights[k] * v.float() for k, v in terms.items())
+
+    def _apply(self, total: Tensor, opt: torch.optim.Optimizer, params: list[nn.Parameter],
+               name: str) -> tuple[bool, float]:
+        """Backward, guard, clip and step. Returns (applied, grad norm)."""
+        opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(total):
+            self.skipped += 1
+            return False, float("nan")
+        total.backward()
+        norm = grad_norm(params)
+        if not torch.isfinite(norm):
+            opt.zero_grad(set_to_none=True)
+            self.skipped += 1
+            return False, float(norm)
+        if self.config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+        opt.step()
+        if name in self.schedulers and self.schedulers[name] is not None:
+            self.schedulers[name].step()
+        return True, float(norm)
+
+    def _to(self, batch: Batch) -> Batch:
+        return tuple(t.to(self.device, non_blocking=True) for t in batch)  # type: ignore[return-value]
+
+    # -- steps --------------------------------------------------------------------------------
+    def critic_step(self, gen_input: Tensor, real: Tensor) -> dict[str, float]:
+        gen_input, real = self._to((gen_input, real))
+        w = self.weights
+        with torch.no_grad(), self._autocast():
+            fake = self.generate(gen_input)
+        real_batch = self.fargan.mix(real)
+        with self._autocast():
+            real_score, _ = self.critique(real_batch)
+            fake_score, _ = self.critique(fake)
+            real_score, fake_score = real_score.float(), fake_score.float()
+            terms = {"loss/critic": self._critic_loss(real_score, fake_score)}
+            if w["loss/gp"]:
+                kw = self._growth_kwargs(self.critic_growth, self.step)
+                terms["loss/gp"] = gradient_penalty(lambda x: self.critic(x, **kw), real, fake,
+                                                    one_sided=self.config.gp_one_sided)
+            if w["loss/l2"]:
+                terms["loss/l2"] = l2_penalty(self.critic)
+            if w["loss/drift"]:
+                terms["loss/drift"] = drift_penalty(real_score)
+        total = self._weighted(terms)
+        params = [p for p in self.critic.parameters() if p.requires_grad]
+        applied, norm = self._apply(total, self.critic_opt, params, "critic")
+        if applied and self.config.clip_value is not None:
+            clip_weights_(self.critic, self.config.clip_value)
+        if self.fargan.count:
+            self.fargan.select(fake, fake_score)
+        stats = {k: float(v.detach()) for k, v in terms.items()}
+        real_mean, fake_mean = float(real_score.detach().mean()), float(fake_score.detach().mean())
+        stats.update({"critic/real": real_mean, "critic/fake": fake_mean, "critic/gap": real_mean - fake_mean,
+                      "grad/critic": norm, "fargan/count": float(self.fargan.n_held),
+                      "guard/skipped": float(self.skipped)})
+        return stats
+
+    def generator_step(self, gen_input: Tensor, real: Tensor) -> dict[str, float]:
+        gen_input, real = self._to((gen_input, real))
+        w, cfg = self.weights, self.config
+        unrolled = cfg.unrolled_steps > 0
+        with self._autocast(), (nullcontext() if unrolled else frozen(self.critic)):
+            fake = self.generate(gen_input)
+            if unrolled:
+                kw = self._growth_kwargs(self.critic_growth, self.step)
+                critic = self.critic if not kw else _BoundKwargs(self.critic, kw)
+                terms = {"loss/adv": unrolled_generator_loss(
+                    critic, real, fake, self._critic_loss, self.losses.generator,
+                    steps=cfg.unrolled_steps, lr=cfg.unrolled_lr, second_order=cfg.unrolled_second_order)}
+                fake_feats: list[Tensor] = []
+                if w["loss/fm"]:
+                    _, fake_feats = self.critique(fake)
+            else:
+                fake_score, fake_feats = self.critique(fake)
+                terms = {"loss/adv": self.losses.generator(fake_score.float())}
+            if w["loss/fm"]:
+                with torch.no_grad():
+                    _, real_feats = self.critique(real)
+                terms["loss/fm"] = feature_matching_loss(real_feats, fake_feats, paired=cfg.fm_paired)
+            if w["loss/div"]:
+                terms["loss/div"] = diversity_loss(fake.float(), gen_input.float())
+            if self.generator_terms is not None:
+                terms.update(self.generator_terms(fake, gen_input, real))
+        total = self._weighted(terms)
+        params = [p for p in self.generator.parameters() if p.requires_grad]
+        applied, norm = self._apply(total, self.generator_opt, params, "generator")
+        if unrolled:
+            self.critic.zero_grad(set_to_none=True)  # the unroll left second-order grads there
+        if applied and self.ema is not None:
+            self.ema.update(self.generator)
+        stats = {k: float(v.detach()) for k, v in terms.items()}
+        stats.update({"grad/generator": norm, "guard/skipped": float(self.skipped)})
+        return stats
+
+    def train_iteration(self, batches: Iterator[Batch]) -> dict[str, float]:
+        """``n_critic`` critic steps then ``n_gen`` generator steps; returns the last stats of each."""
+        stats: dict[str, float] = {}
+        for _ in range(self.config.n_critic):
+            stats.update(self.critic_step(*next(batches)))
+        for _ in range(self.config.n_gen):
+            stats.update(self.generator_step(*next(batches)))
+        for name, schedule in (("generator", self.generator_growth), ("critic", self.critic_growth)):
+            if schedule is not None:
+                depth, alpha = schedule(self.step)
+                stats[f"growth/{name}_depth"], stats[f"growth/{name}_alpha"] = float(depth), alpha
+        self.step += 1
+        return stats
+
+    # -- state --------------------------------------------------------------------------------
+    def model_state(self) -> dict[str, dict[str, Tensor]]:
+        """Weights only, by model name (for safetensors)."""
+        out = {"generator": self.generator.state_dict(), "critic": self.critic.state_dict()}
+        if self.ema is not None:
+            out["generator_ema"] = self.ema.state_dict()
+        return out
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything else needed for exact resume; loadable with ``torch.load(weights_only=True)``."""
+        return {
+            "step": self.step,
+            "skipped": self.skipped,
+            "generator_opt": self.generator_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items() if s is not None},
+            "fargan": self.fargan.state_dict(),
+        }
+
+    def load_state(self, models: Mapping[str, Mapping[str, Tensor]], training: Mapping[str, Any]) -> None:
+        self.generator.load_state_dict(models["generator"], strict=True)
+        self.critic.load_state_dict(models["critic"], strict=True)
+        if self.ema is not None:
+            self.ema.load_state_dict(models["generator_ema"])
+        self.generator_opt.load_state_dict(training["generator_opt"])
+        self.critic_opt.load_state_dict(training["critic_opt"])
+        for k, s in training["schedulers"].items():
+            self.schedulers[k].load_state_dict(s)
+        self.fargan.load_state_dict(training["fargan"])
+        self.step, self.skipped = int(training["step"]), int(training["skipped"])
+
+    def eval_generator(self) -> nn.Module:
+        """The generator to sample from: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.generator
+
+
+class _BoundKwargs(nn.Module):
+    """Wraps a module so that ``functional_call`` sees fixed keyword arguments (growth depth/alpha)."""
+
+    def __init__(self, module: nn.Module, kwargs: dict[str, Any]):
+        super().__init__()
+        self.module, self.kwargs = module, kwargs
+
+    def forward(self, x: Tensor):
+        return self.module(x, **self.kwargs)

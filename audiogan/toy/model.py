@@ -1,0 +1,74 @@
+"""MLP generator and critic of the 2-D benchmark, sized as in PacGAN's mixture experiments
+(Lin et al. 2018, appendix: generator 4 hidden layers of 400 units, critic 3 hidden layers of 200,
+2-D Gaussian noise). Activations here: ReLU in the generator, LeakyReLU(0.2) in the critic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..gan import MinibatchDiscrimination, linear
+
+
+@dataclass
+class ToyModelConfig:
+    __pydantic_config__ = {"extra": "forbid"}
+
+    z_dim: int = 2
+    generator_hidden: int = 400
+    generator_layers: int = 4
+    generator_batchnorm: bool = True  # PacGAN's generator uses batch norm
+    critic_hidden: int = 200
+    critic_layers: int = 3
+    critic_norm: str = "none"  # none | spectral | weight (no batch norm: it breaks the per-sample GP)
+    minibatch_kernels: int = 0  # > 0 adds minibatch discrimination before the critic's last layer
+    minibatch_kernel_dim: int = 5
+
+
+class MLPGenerator(nn.Module):
+    """``z (B, z_dim) -> x (B, 2)``."""
+
+    def __init__(self, cfg: ToyModelConfig):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = cfg.z_dim
+        for _ in range(cfg.generator_layers):
+            layers.append(nn.Linear(width, cfg.generator_hidden))
+            if cfg.generator_batchnorm:
+                layers.append(nn.BatchNorm1d(cfg.generator_hidden))
+            layers.append(nn.ReLU())
+            width = cfg.generator_hidden
+        layers.append(nn.Linear(width, 2))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MLPCritic(nn.Module):
+    """``x (B, 2) -> (score (B,), [hidden features])``; no sigmoid (losses apply it where needed)."""
+
+    def __init__(self, cfg: ToyModelConfig):
+        super().__init__()
+        self.hidden = nn.ModuleList()
+        width = 2
+        for _ in range(cfg.critic_layers):
+            self.hidden.append(nn.Sequential(linear(width, cfg.critic_hidden, norm=cfg.critic_norm),
+                                             nn.LeakyReLU(0.2)))
+            width = cfg.critic_hidden
+        self.minibatch = None
+        if cfg.minibatch_kernels > 0:
+            self.minibatch = MinibatchDiscrimination(width, cfg.minibatch_kernels, cfg.minibatch_kernel_dim)
+            width += cfg.minibatch_kernels
+        self.head = linear(width, 1, norm=cfg.critic_norm)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        for layer in self.hidden:
+            x = layer(x)
+            features.append(x)
+        if self.minibatch is not None:
+            x = self.minibatch(x)
+        return self.head(x).squeeze(1), features

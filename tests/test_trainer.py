@@ -1,0 +1,202 @@
+import itertools
+
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+from audiogan.gan import (AdversarialConfig, AdversarialTrainer, GrowingResidualStack, GrowthSchedule,
+                          OptimizerConfig, make_optimizer, make_scheduler, preset, ttur)
+from audiogan.gan.trainer import grad_norms_by_group
+
+
+class Gen(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(2, 8)
+        self.stack = GrowingResidualStack([nn.Sequential(nn.Linear(8, 8), nn.Tanh()) for _ in range(3)])
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, z, depth=None, alpha=1.0, fade_blocks=1):
+        return self.out(self.stack(self.inp(z), depth, alpha, fade_blocks))
+
+
+class Critic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(0.2))
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x, **_):
+        h = self.body(x)
+        return self.head(h).squeeze(1), [h]
+
+
+def batches(seed=0, n=8):
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        yield torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g) * 0.1 + 1.0
+
+
+def make(cfg, **kw):
+    torch.manual_seed(0)
+    g, d = Gen(), Critic()
+    return AdversarialTrainer(g, d, make_optimizer(g.parameters(), OptimizerConfig(lr=1e-3)),
+                              make_optimizer(d.parameters(), OptimizerConfig(lr=1e-3)), cfg, **kw)
+
+
+def snapshot(*modules):
+    return [p.detach().clone() for m in modules for p in m.parameters()]
+
+
+@pytest.mark.parametrize("cfg", [
+    AdversarialConfig(loss="wasserstein", weights={"loss/gp": 10.0}, n_critic=2),
+    AdversarialConfig(loss="nonsaturating", real_target=0.9, n_gen=2),
+    AdversarialConfig(loss="minimax"),
+    AdversarialConfig(loss="hinge", weights={"loss/l2": 1e-3, "loss/drift": 1e-3}),
+    AdversarialConfig(loss="lsgan", weights={"loss/fm": 1.0, "loss/div": 0.1}),
+    AdversarialConfig(loss="wasserstein", clip_value=0.01),
+    AdversarialConfig(loss="wasserstein", fargan_count=2, ema_decay=0.9),
+    AdversarialConfig(loss="nonsaturating", unrolled_steps=2, weights={"loss/fm": 1.0}),
+    AdversarialConfig(loss="nonsaturating", unrolled_steps=2, unrolled_second_order=False),
+])
+def test_every_option_trains(cfg):
+    tr = make(cfg)
+    before = snapshot(tr.generator, tr.critic)
+    it = batches()
+    for _ in range(3):
+        stats = tr.train_iteration(it)
+    after = snapshot(tr.generator, tr.critic)
+    assert all(torch.isfinite(v).all() for v in after)
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    assert tr.step == 3 and stats["guard/skipped"] == 0
+    assert {"loss/critic", "loss/adv", "critic/gap", "grad/generator", "grad/critic"} <= stats.keys()
+    for name, w in cfg.weights.items():
+        if w and name not in ("loss/critic", "loss/adv"):
+            assert name in stats
+
+
+def test_weighted_total_is_sum_over_named_terms():
+    tr = make(AdversarialConfig(weights={"loss/gp": 10.0, "loss/drift": 0.5}))
+    terms = {"loss/critic": torch.tensor(1.0), "loss/gp": torch.tensor(2.0), "loss/drift": torch.tensor(4.0)}
+    assert float(tr._weighted(terms)) == pytest.approx(1 + 20 + 2)
+    with pytest.raises(KeyError, match="loss/recon"):
+        tr._weighted({"loss/recon": torch.tensor(1.0)})
+
+
+def test_clip_value_bounds_critic_after_step():
+    tr = make(AdversarialConfig(clip_value=0.01))
+    tr.train_iteration(batches())
+    assert max(float(p.detach().abs().max()) for p in tr.critic.parameters()) <= 0.01
+
+
+def test_n_critic_and_n_gen_counts():
+    tr = make(AdversarialConfig(n_critic=3, n_gen=2))
+    calls = {"c": 0, "g": 0}
+    orig_c, orig_g = tr.critic_opt.step, tr.generator_opt.step
+    tr.critic_opt.step = lambda *a, **k: (calls.__setitem__("c", calls["c"] + 1), orig_c(*a, **k))
+    tr.generator_opt.step = lambda *a, **k: (calls.__setitem__("g", calls["g"] + 1), orig_g(*a, **k))
+    tr.train_iteration(batches())
+    assert calls == {"c": 3, "g": 2}
+
+
+def test_nan_guard_leaves_every_weight_unchanged():
+    tr = make(AdversarialConfig(ema_decay=0.5, weights={"loss/gp": 10.0}))
+    before = snapshot(tr.generator, tr.critic, tr.ema.module)
+    opt_state = {k: v for k, v in tr.critic_opt.state.items()}
+    bad = itertools.repeat((torch.full((8, 2), float("nan")), torch.randn(8, 2)))
+    stats = tr.train_iteration(bad)
+    assert stats["guard/skipped"] == 2
+    for a, b in zip(before, snapshot(tr.generator, tr.critic, tr.ema.module)):
+        assert torch.equal(a, b)
+    assert tr.critic_opt.state == opt_state
+
+
+def test_nan_guard_catches_infinite_gradient():
+    tr = make(AdversarialConfig(loss="wasserstein"))
+    before = snapshot(tr.critic)
+    real = torch.full((8, 2), 1e38)  # finite input, loss overflows in the backward pass
+    tr.critic_step(torch.randn(8, 2), real * 1e10)
+    assert tr.skipped == 1
+    for a, b in zip(before, snapshot(tr.critic)):
+        assert torch.equal(a, b)
+
+
+def test_growth_kwargs_reach_generator_and_are_logged():
+    sched = GrowthSchedule(start_depth=1, max_depth=3, stable_steps=2, fade_steps=2)
+    tr = make(AdversarialConfig(), generator_growth=sched)
+    it = batches()
+    seen = [tr.train_iteration(it) for _ in range(5)]
+    assert [s["growth/generator_depth"] for s in seen] == [1, 1, 2, 2, 2]
+    assert [s["growth/generator_alpha"] for s in seen] == [1.0, 1.0, 0.0, 0.5, 1.0]
+    assert tr.generator.stack.blocks[2][0].weight.grad is None  # never active yet
+
+
+def test_state_roundtrip_resumes_identically():
+    cfg = AdversarialConfig(weights={"loss/gp": 10.0}, ema_decay=0.9, fargan_count=1)
+    opt = OptimizerConfig(lr=1e-3, schedule="linear", total_steps=10)
+
+    def build():
+        tr = make(cfg)
+        scheds = {"generator": make_scheduler(tr.generator_opt, opt), "critic": make_scheduler(tr.critic_opt, opt)}
+        tr.schedulers = scheds
+        return tr
+
+    data = list(itertools.islice(batches(), 12))
+    a = build()
+    torch.manual_seed(5)
+    for i in range(0, 12, 2):
+        a.train_iteration(iter(data[i:i + 2]))
+        if i == 4:
+            models = {k: {n: t.clone() for n, t in v.items()} for k, v in a.model_state().items()}
+            state = torch.load(_roundtrip(a.training_state()), weights_only=True)
+            rng = torch.get_rng_state()
+    b = build()
+    b.load_state(models, state)
+    torch.set_rng_state(rng)
+    for i in range(6, 12, 2):
+        b.train_iteration(iter(data[i:i + 2]))
+    for (k, va), vb in zip(a.model_state().items(), b.model_state().values()):
+        for n in va:
+            assert torch.equal(va[n], vb[n]), (k, n)
+    assert b.step == a.step == 6
+
+
+def _roundtrip(obj):
+    import io
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    buf.seek(0)
+    return buf
+
+
+def test_grad_norms_by_group_lists_each_block():
+    tr = make(AdversarialConfig())
+    tr.generator_step(*next(batches()))
+    norms = grad_norms_by_group(tr.generator, "generator")
+    assert {"grad/generator/inp", "grad/generator/out", "grad/generator/stack"} <= norms.keys()
+    assert all(v > 0 for v in norms.values())
+
+
+def test_optimizer_presets_and_ttur():
+    assert preset("adam-wgan-gp").betas == (0.0, 0.9)
+    assert preset("adam-dcgan").betas == (0.5, 0.999)
+    opt = make_optimizer(nn.Linear(2, 2).parameters(), preset("rmsprop-wgan"))
+    assert isinstance(opt, torch.optim.RMSprop)
+    g, d = ttur(preset("adam-wgan-gp"), critic_lr=4e-4, generator_lr=1e-4)
+    assert (g.lr, d.lr, d.betas) == (1e-4, 4e-4, (0.0, 0.9))
+    with pytest.raises(ValueError, match="valid"):
+        OptimizerConfig(name="adagrad")
+
+
+def test_lr_schedule_values():
+    layer = nn.Linear(1, 1)
+    opt = make_optimizer(layer.parameters(), OptimizerConfig(lr=1.0))
+    sched = make_scheduler(opt, OptimizerConfig(lr=1.0, schedule="linear", total_steps=4, final_lr_ratio=0.2))
+    lrs = []
+    for _ in range(5):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
+    assert make_scheduler(opt, OptimizerConfig()) is None
