@@ -91,6 +91,68 @@ def toy_ablate(
     out.print(format_table(data, seeds, table))
 
 
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="training config (YAML), e.g. configs/debug.yaml"),
+    out_dir: Path = typer.Option(..., "--out", help="run folder (checkpoints, logs, TensorBoard)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest checkpoint"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
+    stop_after: Optional[int] = typer.Option(None, help="stop after this many iterations in total (resumable)"),
+) -> None:
+    """Train the enhancer (or resume a stopped run exactly where it was)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .audio.train import AudioTrainConfig, train as train_run
+    from .config import load_config
+
+    with user_errors():
+        cfg = load_config(config, AudioTrainConfig)
+        columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+        with Progress(*columns, console=err) as bar:
+            task = bar.add_task("train", total=cfg.steps, info="")
+
+            def progress(step: int, total: int, stats: dict) -> None:
+                info = " ".join(f"{k.split('/')[-1]}={stats[k]:.3g}" for k in ("loss/recon", "critic/gap") if k in stats)
+                bar.update(task, completed=step, info=info)
+
+            stats = train_run(cfg, out_dir, resume=resume, device=device, progress=progress, stop_after=stop_after)
+    out.print(f"run {out_dir}: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()
+                                            if k in ("loss/recon", "loss/adv", "critic/gap", "guard/skipped")))
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="a training run folder"),
+    model_dir: Path = typer.Argument(..., help="model folder to write (config.yaml, model.safetensors, README.md)"),
+    name: Optional[str] = typer.Option(None, help="model name (default: the folder name)"),
+) -> None:
+    """Export a run's latest EMA generator as a model folder that loads with no pickle."""
+    from .audio.export import export_model
+
+    with user_errors():
+        folder = export_model(run, model_dir, name)
+    out.print(f"exported {folder}")
+
+
+@app.command()
+def enhance(
+    source: Path = typer.Argument(..., help="input audio file"),
+    output: Path = typer.Option(..., "-o", "--output", help="output file"),
+    model: Optional[Path] = typer.Option(None, help="model folder (default: the shipped default model)"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    batch_size: int = typer.Option(4, help="chunks per forward pass"),
+) -> None:
+    """Enhance speech in an audio file; the output keeps the input's rate, channels, format and bit depth."""
+    from .audio.enhance import Enhancer, enhance_file
+    from .audio.train import resolve_device
+
+    with user_errors():
+        enhancer = Enhancer.from_pretrained(model, device=resolve_device(device))
+        enhance_file(enhancer, source, output, batch_size=batch_size)
+    out.print(f"wrote {output}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -83,3 +83,23 @@ def test_cli_ablate_bad_recipe(tmp_path):
     result = CliRunner().invoke(app, ["toy", "ablate", "--data", "ring", "--recipes", "best,bogus",
                                       "--out", str(tmp_path)])
     assert result.exit_code == 2 and "unknown recipe 'bogus'" in result.output
+
+
+def test_generate_uses_batch_statistics_not_running_ones():
+    """Samples come from batch-norm batch statistics on a copy: running buffers neither matter nor change."""
+    import torch
+
+    from audiogan.toy.mixtures import ring
+    from audiogan.toy.train import build, generate
+
+    torch.manual_seed(0)
+    trainer = build(load_recipe("best"))
+    bns = [m for m in trainer.eval_generator().modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert bns, "the test needs a generator with batch norm"
+    first = generate(trainer, ring(), 64, 2, seed=1)
+    for bn in bns:
+        bn.running_mean.fill_(5.0)
+        bn.running_var.fill_(9.0)
+    second = generate(trainer, ring(), 64, 2, seed=1)
+    np.testing.assert_array_equal(first, second)
+    assert all(float(bn.running_mean[0]) == 5.0 for bn in bns)

@@ -42,6 +42,15 @@ class MLPGenerator(nn.Module):
             width = cfg.generator_hidden
         layers.append(nn.Linear(width, 2))
         self.net = nn.Sequential(*layers)
+        if not cfg.generator_batchnorm:
+            # PyTorch's default Linear init (variance 1 / (3 fan_in)) shrinks the signal about 2.5x per
+            # ReLU layer: from 2-D noise the untrained generator's outputs then sit within ~0.02 of one
+            # point and training drifts that collapsed blob around. He init (He et al. 2015) keeps unit
+            # scale. With batch norm the scale is restored at every layer, so the default is kept there.
+            for layer in self.net:
+                if isinstance(layer, nn.Linear):
+                    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                    nn.init.zeros_(layer.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)

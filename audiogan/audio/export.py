@@ -1,0 +1,83 @@
+"""Export a training run to a model folder: config.yaml, model.safetensors (EMA generator), README.md."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from ..checkpoint import atomic_write_text, latest_checkpoint, load_checkpoint, save_weights
+from ..config import ConfigError, dump_yaml, parse_config
+from .enhance import EnhancerConfig
+from .generator import WaveGenerator
+from .train import AudioTrainConfig, run_summary
+
+
+def export_model(run: str | Path, model_dir: str | Path, name: str | None = None,
+                 notes: str = "") -> Path:
+    """Write the latest checkpoint's generator (EMA weights when the run kept them) as a model folder.
+
+    The folder is assembled under a temporary name and renamed into place; an existing folder is
+    replaced only once the new one is complete.
+    """
+    run, model_dir = Path(run), Path(model_dir)
+    ckpt = latest_checkpoint(run)
+    if ckpt is None:
+        raise ConfigError(f"{run}: no checkpoint to export")
+    cfg_text, models, state = load_checkpoint(ckpt)
+    train_cfg = parse_config(yaml.safe_load(cfg_text), AudioTrainConfig, str(ckpt / "config.yaml"))
+    weights = models.get("generator_ema", models["generator"])
+    WaveGenerator(train_cfg.generator).load_state_dict(weights, strict=True)  # refuse a mismatch now
+    config = EnhancerConfig(name=name or model_dir.name, sample_rate=train_cfg.sample_rate,
+                            generator=train_cfg.generator)
+    tmp = model_dir.with_name(f".{model_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    atomic_write_text(tmp / "config.yaml", dump_yaml(config))
+    save_weights(tmp / "model.safetensors", weights)
+    step = int(state["step"]) if state else -1
+    atomic_write_text(tmp / "README.md", model_card(config, train_cfg, step, run, notes))
+    atomic_write_text(tmp / "training_config.yaml", cfg_text)
+    if model_dir.exists():
+        old = model_dir.with_name(f".{model_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        model_dir.rename(old)
+        tmp.rename(model_dir)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(model_dir)
+    return model_dir
+
+
+def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, run: Path, notes: str) -> str:
+    g = train_cfg.generator
+    params = sum(p.numel() for p in WaveGenerator(g).parameters())
+    last = run_summary(run)["last"]
+    keys = ("loss/recon", "loss/adv", "critic/gap", "guard/skipped")
+    figures = "\n".join(f"- `{k}` at the last logged step: {last[k]:.4g}" for k in keys if k in last)
+    data = train_cfg.data
+    sources = ", ".join(data.clean + data.degraded) or "speech-like signals rendered by audiogan"
+    return f"""# {config.name}
+
+An audiogan speech enhancer: a {g.conv_layers}-layer residual 1-D convolutional waveform generator
+({params / 1e6:.2f} M parameters, hop {g.hop}, {g.channels} channels), exported with its EMA weights.
+
+- Sample rate: {config.sample_rate} Hz, mono (multichannel input is enhanced channel by channel).
+- Training: {step} iterations, data mode `{data.mode}` from {sources}; degradations
+  {", ".join(data.degrade.names)} (chains of up to {data.degrade.max_chain}).
+- Losses: {train_cfg.adversarial.loss} critic (spectral norm on every conv, STFT sizes
+  {train_cfg.critic.stft_sizes}, {train_cfg.critic.waveform_scales} waveform scale(s)), thresholded log-STFT
+  reconstruction (tau {train_cfg.recon.tau}); weights {json.dumps(train_cfg.adversarial.weights)}.
+- Growth: generator {train_cfg.generator_growth or "full depth from the start"}.
+
+## Figures from training
+{figures or "- (no logged figures)"}
+
+{notes}
+
+Load it with `Enhancer.from_pretrained("{config.name}")` or `audiogan enhance IN -o OUT --model DIR`.
+The full training config is in `training_config.yaml`; `config.yaml` is what inference needs.
+"""
+

@@ -1,0 +1,105 @@
+"""Reading, writing and resampling audio.
+
+Arrays are float32 ``(frames, channels)`` for files and ``(T,)`` for mono signals, in [-1, 1].
+Everything libsndfile reads is accepted (wav, flac, ogg/vorbis/opus, mp3 with libsndfile >= 1.1);
+formats it cannot read (G.722, AAC, ...) are decoded with ffmpeg when it is installed.
+Writes go to a temporary file that is renamed into place, so a failed write never leaves a partial
+output or destroys an existing file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..checkpoint import atomic_write
+
+
+class AudioError(ValueError):
+    """An input that is not usable audio; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    sample_rate: int
+    channels: int
+    format: str  # soundfile major format, e.g. "WAV", "FLAC"
+    subtype: str  # e.g. "PCM_16", "FLOAT"
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, AudioInfo]:
+    """``(samples (frames, channels) float32, info)``; raises :class:`AudioError` on unusable input."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            info = AudioInfo(f.samplerate, f.channels, f.format, f.subtype)
+            data = f.read(dtype="float32", always_2d=True)
+    except sf.LibsndfileError as err:
+        data, info = _read_with_ffmpeg(path, err)
+    except (RuntimeError, OSError) as err:
+        raise AudioError(f"{path}: cannot read audio ({err})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: contains no samples")
+    return data, info
+
+
+def _read_with_ffmpeg(path: Path, original: Exception) -> tuple[np.ndarray, AudioInfo]:
+    reason = str(original).split(":")[-1].strip() or "unknown format"
+    if shutil.which("ffmpeg") is None:
+        raise AudioError(f"{path}: not readable audio ({reason})")
+    proc = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "f32le", "-acodec",
+                           "pcm_f32le", "-"], capture_output=True)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                            "stream=sample_rate,channels", "-of", "csv=p=0", str(path)],
+                           capture_output=True, text=True)
+    if proc.returncode != 0 or probe.returncode != 0 or not probe.stdout.strip():
+        raise AudioError(f"{path}: not readable audio ({reason})")
+    sr, channels = (int(v) for v in probe.stdout.strip().split("\n")[0].split(",")[:2])
+    data = np.frombuffer(proc.stdout, dtype="<f4").reshape(-1, channels).copy()
+    return data, AudioInfo(sr, channels, "WAV", "PCM_16")
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample along axis 0 with soxr (high quality); returns float32."""
+    if sr_in == sr_out:
+        return np.asarray(x, dtype=np.float32)
+    return soxr.resample(np.asarray(x, dtype=np.float32), sr_in, sr_out, quality="HQ").astype(np.float32)
+
+
+def load_mono(path: str | Path, sample_rate: int) -> np.ndarray:
+    """A file as mono ``(T,)`` float32 at ``sample_rate`` (channels averaged)."""
+    data, info = read_audio(path)
+    return resample(data.mean(axis=1), info.sample_rate, sample_rate)
+
+
+def write_audio(path: str | Path, data: np.ndarray, sample_rate: int, format: str | None = None,
+                subtype: str | None = None) -> None:
+    """Write ``data`` ``(T,)`` or ``(frames, channels)`` atomically with the given format and subtype.
+
+    Samples are clipped to [-1, 1] for integer subtypes.
+    """
+    path = Path(path)
+    data = np.asarray(data, dtype=np.float32)
+    if subtype and not subtype.startswith(("FLOAT", "DOUBLE")):
+        data = np.clip(data, -1.0, 1.0)
+    fmt = format or _format_for(path)
+
+    def write(tmp: Path) -> None:
+        sf.write(str(tmp), data, sample_rate, subtype=subtype, format=fmt)
+
+    atomic_write(path, write)
+
+
+def _format_for(path: Path) -> str:
+    ext = path.suffix.lower().lstrip(".")
+    return {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "aiff": "AIFF", "aif": "AIFF"}.get(ext, "WAV")

@@ -1,0 +1,97 @@
+import pytest
+import torch
+from torch.nn.utils import parametrize
+from torch.testing import assert_close
+
+from audiogan.audio.critic import AudioCritic, CriticConfig
+from audiogan.audio.generator import GeneratorConfig, WaveGenerator, receptive_field, valid_length
+from audiogan.audio.losses import log_magnitude, thresholded_stft_loss
+
+SMALL = GeneratorConfig(channels=16, strides=[2, 4], blocks=5, kernel_size=3)
+
+
+def test_default_generator_is_very_deep():
+    cfg = GeneratorConfig()
+    assert cfg.conv_layers >= 32
+    convs = [m for m in WaveGenerator(cfg).modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.ConvTranspose1d))]
+    assert len(convs) >= 32
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 9, 100, 1001])
+def test_generator_any_length(length):
+    g = WaveGenerator(SMALL)
+    x = torch.randn(2, 1, length)
+    assert g(x).shape == x.shape
+
+
+def test_valid_length():
+    assert [valid_length(n, 16) for n in (1, 15, 16, 17, 1000)] == [16, 16, 16, 32, 1008]
+
+
+def test_generator_starts_near_identity():
+    g = WaveGenerator(GeneratorConfig())
+    x = torch.randn(1, 1, 4000) * 0.3
+    assert float((g(x) - x).abs().max()) < 0.05
+
+
+@pytest.mark.parametrize("cfg", [SMALL, GeneratorConfig(channels=8, strides=[4, 4], blocks=4, kernel_size=5)])
+def test_receptive_field_matches_gradient_support(cfg):
+    """The correction at one output sample depends on input within the computed field (up to one hop)."""
+    g = WaveGenerator(cfg)
+    widest = 0
+    for pos in range(2000, 2000 + cfg.hop * 2):
+        x = torch.zeros(1, 1, 4096, requires_grad=True)
+        g(x)[0, 0, pos].backward()
+        support = (x.grad[0, 0].abs() > 0).nonzero().flatten()
+        support = support[support != pos]  # the identity skip
+        widest = max(widest, int(support.max() - support.min() + 1))
+    assert abs(widest - receptive_field(cfg)) <= cfg.hop
+
+
+def test_generator_every_depth_keeps_names_and_alpha_blends():
+    g = WaveGenerator(SMALL)
+    names = [n for n, _ in g.named_parameters()]
+    x = torch.randn(1, 1, 64)
+    for depth in range(SMALL.blocks + 1):
+        assert g(x, depth=depth).shape == x.shape
+        assert [n for n, _ in g.named_parameters()] == names
+    assert_close(g(x, depth=3, alpha=0.0), g(x, depth=2))
+
+
+def test_critic_spectral_norm_everywhere_and_outputs():
+    cfg = CriticConfig(stft_sizes=[128, 256], waveform_scales=2, channels=8, blocks=2)
+    c = AudioCritic(cfg)
+    convs = [m for m in c.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+    assert convs and all(parametrize.is_parametrized(m, "weight") for m in convs)
+    scores, feats = c(torch.randn(3, 1, 2000))
+    assert scores.shape == (3, 4) and len(feats) == 8
+    assert c(torch.randn(3, 1, 2000), depth=1)[0].shape == (3, 4)
+
+
+def test_thresholded_loss_against_hand_computation():
+    torch.manual_seed(0)
+    x, y = torch.randn(2, 1, 1024) * 0.3, torch.randn(2, 1, 1024) * 0.3
+    got = thresholded_stft_loss(y, x, tau=0.1, fft_sizes=[256, 512])
+    manual = 0.0
+    for n in (256, 512):
+        win = torch.hann_window(n)
+        a = torch.stft(y.reshape(2, -1), n, n // 4, window=win, return_complex=True).abs() / win.sum()
+        b = torch.stft(x.reshape(2, -1), n, n // 4, window=win, return_complex=True).abs() / win.sum()
+        dev = (torch.log(a + 1e-4) - torch.log(b + 1e-4)).abs()
+        manual += torch.where(dev > 0.1, dev - 0.1, torch.zeros_like(dev)).mean() / 2
+    assert_close(got, manual, rtol=1e-4, atol=1e-6)
+
+
+def test_thresholded_loss_ignores_small_deviations():
+    x = torch.randn(1, 1, 2048) * 0.3
+    assert float(thresholded_stft_loss(x * 1.05, x)) == 0.0  # |log 1.05| = 0.049 < 0.1
+    # A gain of 1.5 is log 1.5 = 0.4055 in every bin (floor made negligible): the excess over tau costs.
+    assert float(thresholded_stft_loss(x * 1.5, x, log_floor=1e-12)) == pytest.approx(0.4055 - 0.1, rel=1e-3)
+    assert float(thresholded_stft_loss(x * 1.5, x, tau=0.0, log_floor=1e-12)) == pytest.approx(0.4055, rel=1e-3)
+
+
+def test_log_magnitude_scale_is_fft_size_independent():
+    t = torch.arange(16000) / 16000
+    sine = torch.sin(2 * torch.pi * 1000 * t).reshape(1, 1, -1)
+    peaks = [float(log_magnitude(sine, n, 1e-4).exp().max()) for n in (256, 1024)]
+    assert peaks[0] == pytest.approx(0.5, abs=0.02) and peaks[1] == pytest.approx(0.5, abs=0.02)

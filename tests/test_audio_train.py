@@ -1,0 +1,122 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+from typer.testing import CliRunner
+
+from audiogan.audio.data import synth_utterance
+from audiogan.audio.train import AudioTrainConfig, train
+from audiogan.checkpoint import latest_checkpoint
+from audiogan.cli import app
+from audiogan.config import ConfigError, load_config, parse_config
+
+SR = 16000
+
+
+def tiny(**data) -> AudioTrainConfig:
+    return parse_config({
+        "steps": 6, "seed": 3,
+        "data": {"mode": "synthetic", "synthetic_utterances": 2, "segment_seconds": 0.125, "batch_size": 2,
+                 "degrade": {"names": ["noise", "quantize", "clipping"]}, **data},
+        "generator": {"channels": 8, "strides": [2, 2], "blocks": 3},
+        "critic": {"stft_sizes": [128], "waveform_scales": 1, "channels": 4, "blocks": 2},
+        "recon": {"fft_sizes": [128, 256]},
+        "generator_growth": {"start_depth": 1, "max_depth": 3, "stable_steps": 2, "fade_steps": 1},
+        "critic_growth": {"start_depth": 1, "max_depth": 2, "stable_steps": 3, "fade_steps": 1},
+        "log_every": 1, "sample_every": 3, "checkpoint_every": 2,
+    }, AudioTrainConfig)
+
+
+def metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_exact_resume_matches_uninterrupted_run(tmp_path):
+    cfg = tiny()
+    train(cfg, tmp_path / "straight")
+    train(cfg, tmp_path / "split", stop_after=3)  # stops after a checkpoint-less step: resumes from 2
+    train(cfg, tmp_path / "split", resume=True)
+    a, b = metrics(tmp_path / "straight"), metrics(tmp_path / "split")
+    assert [r["step"] for r in b] == list(range(1, 7))
+    for ra, rb in zip(a, b):
+        for key in ("loss/critic", "loss/adv", "loss/recon", "loss/l2", "critic/gap", "growth/generator_depth"):
+            assert ra[key] == rb[key], (ra["step"], key)
+    assert {r["growth/generator_depth"] for r in a} == {1.0, 2.0, 3.0}
+    assert all(r["guard/skipped"] == 0 for r in a)
+    for name in ("loss_curves.png", "spectrograms.png", "config.yaml"):
+        assert (tmp_path / "straight" / name).stat().st_size > 0
+    assert any((tmp_path / "straight" / "tb").iterdir())
+
+
+def test_resume_with_other_config_and_fresh_run_in_used_folder(tmp_path):
+    train(tiny(), tmp_path / "r", stop_after=2)
+    with pytest.raises(ConfigError, match="steps: 6 -> 9"):
+        train(tiny().model_copy(update={"steps": 9}), tmp_path / "r", resume=True)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(tiny(), tmp_path / "r")
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    rng = np.random.default_rng(0)
+    clean, degraded = tmp_path / "clean", tmp_path / "degraded"
+    for root in (clean, degraded):
+        (root / "sub").mkdir(parents=True)
+    for i in range(3):
+        x = synth_utterance(0.5, SR, rng)
+        sf.write(clean / "sub" / f"u{i}.wav", x, SR)
+        sf.write(degraded / "sub" / f"u{i}.wav", np.clip(x + 0.05 * rng.standard_normal(len(x)), -1, 1), SR)
+    return clean, degraded
+
+
+@pytest.mark.parametrize("mode", ["clean", "paired", "unpaired"])
+def test_every_data_mode_trains(mode, corpus, tmp_path):
+    clean, degraded = corpus
+    data = {"mode": mode, "clean": [str(clean)]}
+    if mode != "clean":
+        data["degraded"] = [str(degraded)]
+    stats = train(tiny(**data).model_copy(update={"steps": 2}), tmp_path / mode)
+    assert np.isfinite(stats["loss/recon"]) and stats["guard/skipped"] == 0
+    assert latest_checkpoint(tmp_path / mode) is not None
+
+
+def test_debug_config_and_shipped_recipes_load():
+    from pathlib import Path
+    for path in sorted(Path("configs").glob("*.yaml")):
+        cfg = load_config(path, AudioTrainConfig)
+        assert cfg.generator.conv_layers >= 8
+
+
+def test_growth_must_fit_the_network():
+    raw = yaml.safe_load(yaml.safe_dump(tiny().model_dump(mode="json")))
+    raw["generator_growth"]["max_depth"] = 7
+    with pytest.raises(ConfigError, match="generator_growth.max_depth"):
+        parse_config(raw, AudioTrainConfig)
+
+
+def test_cli_train_resume_export_enhance(tmp_path):
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny().model_dump(mode="json")))
+    run, model = tmp_path / "run", tmp_path / "model"
+    r = CliRunner()
+    assert r.invoke(app, ["train", str(cfg_path), "--out", str(run), "--stop-after", "3"]).exit_code == 0
+    assert r.invoke(app, ["train", str(cfg_path), "--out", str(run), "--resume"]).exit_code == 0
+    assert r.invoke(app, ["export", str(run), str(model)]).exit_code == 0
+    assert {p.name for p in model.iterdir()} >= {"config.yaml", "model.safetensors", "README.md"}
+    x = synth_utterance(0.7, 22050, np.random.default_rng(1))
+    sf.write(tmp_path / "in.wav", np.stack([x, x * 0.5], 1), 22050, subtype="PCM_24")
+    res = r.invoke(app, ["enhance", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.wav"), "--model", str(model)])
+    assert res.exit_code == 0, res.output
+    info = sf.info(str(tmp_path / "out.wav"))
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (22050, 2, "PCM_24", len(x))
+
+
+def test_cli_train_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: 3\ngenrator: {}\n")
+    res = CliRunner().invoke(app, ["train", str(bad), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "unknown key 'genrator'" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(app, ["export", str(tmp_path / "nothing"), str(tmp_path / "m")])
+    assert res.exit_code == 2 and "no checkpoint to export" in res.output
