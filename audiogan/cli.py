@@ -19,6 +19,9 @@ from .config import ConfigError
 
 app = typer.Typer(help="audiogan: GANs that enhance speech, and the GAN stability remedies they stand on.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+corpus_app = typer.Typer(help="Build speech corpora offline: render with flite/espeak-ng, or import recordings.",
+                         no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
 toy_app = typer.Typer(help="The 2-D mode-coverage benchmark (ring and grid mixtures).", no_args_is_help=True)
 app.add_typer(toy_app, name="toy")
 
@@ -137,20 +140,146 @@ def export(
 
 @app.command()
 def enhance(
-    source: Path = typer.Argument(..., help="input audio file"),
-    output: Path = typer.Option(..., "-o", "--output", help="output file"),
-    model: Optional[Path] = typer.Option(None, help="model folder (default: the shipped default model)"),
+    source: Path = typer.Argument(..., help="input audio file, or a folder (recursive)"),
+    output: Path = typer.Option(..., "-o", "--output", help="output file, or folder mirroring the input tree"),
+    model: Optional[Path] = typer.Option(None, help="model folder or shipped model name (default: the default model)"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    batch_size: int = typer.Option(4, help="chunks per forward pass"),
+    batch_size: int = typer.Option(4, help="chunks per forward pass (raise it on a GPU)"),
+    workers: int = typer.Option(1, help="files processed at once (folders)"),
 ) -> None:
-    """Enhance speech in an audio file; the output keeps the input's rate, channels, format and bit depth."""
+    """Enhance speech in a file or a folder; outputs keep rate, channels, format and bit depth.
+
+    For a folder, finished outputs are skipped (a stopped run resumes), bad files are reported and
+    skipped, and OUTPUT/enhance_report.tsv lists every input with ok / skipped / failed and the reason.
+    """
     from .audio.enhance import Enhancer, enhance_file
     from .audio.train import resolve_device
 
     with user_errors():
         enhancer = Enhancer.from_pretrained(model, device=resolve_device(device))
+        if source.is_dir():
+            from rich.progress import Progress
+
+            from .audio.batch import enhance_folder
+
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("enhancing", total=None)
+                report = enhance_folder(enhancer, source, output, batch_size, workers,
+                                        progress=lambda rel, status: bar.advance(task))
+            for rel, (status, detail) in sorted(report.rows.items()):
+                if status == "failed":
+                    err.print(f"failed {rel}: {detail}", highlight=False, soft_wrap=True)
+            out.print(f"{output}: {report.summary()} (report: {output / 'enhance_report.tsv'})")
+            if report.count("failed"):
+                raise typer.Exit(1)
+            return
         enhance_file(enhancer, source, output, batch_size=batch_size)
     out.print(f"wrote {output}")
+
+
+@app.command()
+def evaluate(
+    clean: Path = typer.Option(..., help="folder of clean references"),
+    test: Path = typer.Option(..., help="folder of degraded inputs (group sub-folders allowed: noise/x.wav)"),
+    enhanced: Optional[Path] = typer.Option(None, help="folder of enhanced outputs, same tree as --test"),
+    extra: Optional[list[str]] = typer.Option(None, help="more systems to compare, as NAME=FOLDER"),
+    plot: Optional[Path] = typer.Option(None, help="write spectrogram comparisons (PNG) here"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the table as JSON"),
+) -> None:
+    """Tabulate PESQ (wideband), STOI, SI-SDR, log-spectral distance and DNSMOS (when speechmos is
+    installed) for the input and the enhanced output, with deltas, per group and overall."""
+    from rich.progress import Progress
+
+    from .audio.metrics import evaluate_folders, format_evaluation
+    from .checkpoint import atomic_write_text
+
+    systems = {"input": test}
+    if enhanced is not None:
+        systems["enhanced"] = enhanced
+    with user_errors():
+        for item in extra or []:
+            name, _, folder = item.partition("=")
+            if not folder:
+                raise ValueError(f"--extra takes NAME=FOLDER, got {item!r}")
+            systems[name] = Path(folder)
+        for name, folder in [("clean", clean), *systems.items()]:
+            if not folder.is_dir():
+                raise ValueError(f"{folder}: not a folder ({name})")
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("scoring", total=None)
+            ev = evaluate_folders(clean, systems, plot_dir=plot,
+                                  progress=lambda i, n: bar.update(task, completed=i, total=n))
+        if json_out:
+            atomic_write_text(json_out, ev.to_json())
+    out.print(format_evaluation(ev))
+    for rel, reason in ev.failures.items():
+        err.print(f"failed {rel}: {reason}", highlight=False, soft_wrap=True)
+
+
+@corpus_app.command("make")
+def corpus_make(
+    out_dir: Path = typer.Option(..., "--out", help="folder for <voice>/<n>.wav (+ .txt transcripts)"),
+    minutes: float = typer.Option(10.0, help="minutes of speech to render"),
+    split: str = typer.Option("train", help="train | eval: disjoint voices and sentences"),
+    sample_rate: int = typer.Option(16000, help="output rate (Hz)"),
+    seed: int = typer.Option(0, help="sentence seed within the split"),
+) -> None:
+    """Render clean speech with every installed flite voice and espeak-ng voice variants.
+
+    Needs: apt-get install flite espeak-ng
+    """
+    from rich.progress import Progress
+
+    from .audio.corpus import make_corpus
+
+    with user_errors(), Progress(console=err, transient=True) as bar:
+        task = bar.add_task("rendering", total=minutes * 60)
+        result = make_corpus(out_dir, minutes, sample_rate, split, seed,
+                             progress=lambda done, total: bar.update(task, completed=done))
+    _corpus_report(result)
+
+
+@corpus_app.command("import")
+def corpus_import(
+    source: Path = typer.Argument(..., help="folder of recordings (any format libsndfile or ffmpeg reads)"),
+    out_dir: Path = typer.Option(..., "--out", help="destination folder (relative paths mirrored)"),
+    sample_rate: int = typer.Option(16000, help="output rate (Hz)"),
+) -> None:
+    """Decode a folder of recordings to mono wav at the model's rate; bad files are reported and skipped."""
+    from rich.progress import Progress
+
+    from .audio.corpus import import_folder
+
+    with user_errors(), Progress(console=err, transient=True) as bar:
+        task = bar.add_task("importing", total=None)
+        result = import_folder(source, out_dir, sample_rate,
+                               progress=lambda i, n: bar.update(task, completed=i, total=n))
+    _corpus_report(result)
+
+
+@corpus_app.command("eval-set")
+def corpus_eval_set(
+    clean: Path = typer.Argument(..., help="folder of clean speech never used in training"),
+    out_dir: Path = typer.Option(..., "--out", help="writes OUT/clean/ and OUT/degraded/<family>/"),
+    families: Optional[str] = typer.Option(None, help="comma-separated degradation families (default: all)"),
+    max_files: Optional[int] = typer.Option(None, help="use at most this many clean files"),
+    seed: int = typer.Option(0, help="seed of the degradations"),
+) -> None:
+    """Make a held-out test set: every clean file degraded once per degradation family."""
+    from .audio.corpus import make_eval_set
+
+    with user_errors():
+        names = [f.strip() for f in families.split(",")] if families else None
+        result = make_eval_set(clean, out_dir, seed=seed, families=names, max_files=max_files)
+    _corpus_report(result)
+
+
+def _corpus_report(result) -> None:
+    out.print(f"{result.files} files, {result.seconds / 60:.1f} new minutes")
+    for path, reason in result.problems.items():
+        err.print(f"skipped {path}: {reason}", highlight=False, soft_wrap=True)
+    if result.problems:
+        err.print(f"{len(result.problems)} problem(s)")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -200,3 +200,14 @@ def test_lr_schedule_values():
         sched.step()
     assert lrs == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
     assert make_scheduler(opt, OptimizerConfig()) is None
+
+
+def test_reconstruction_only_skips_the_critic():
+    def recon(fake, z, real):
+        return {"loss/recon": (fake - real).abs().mean()}
+    tr = make(AdversarialConfig(weights={"loss/adv": 0.0, "loss/recon": 1.0}), generator_terms=recon)
+    critic_before = snapshot(tr.critic)
+    stats = tr.train_iteration(batches())
+    assert "loss/critic" not in stats and "loss/adv" not in stats and "loss/recon" in stats
+    for a, b in zip(critic_before, snapshot(tr.critic)):
+        assert torch.equal(a, b)

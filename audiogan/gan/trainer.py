@@ -154,6 +154,9 @@ class AdversarialTrainer:
         self.step = 0  # completed iterations
         self.skipped = 0  # steps dropped by the non-finite guard
         self.weights = config.weights
+        # With no adversarial or feature-matching weight nothing reads the critic: its steps are skipped
+        # (a reconstruction-only twin of a GAN, trained by the same loop).
+        self.uses_critic = bool(self.weights["loss/adv"] or self.weights["loss/fm"])
 
     # -- helpers ------------------------------------------------------------------------------
     def _autocast(self):
@@ -260,9 +263,11 @@ class AdversarialTrainer:
                 fake_feats: list[Tensor] = []
                 if w["loss/fm"]:
                     _, fake_feats = self.critique(fake)
-            else:
+            elif self.uses_critic:
                 fake_score, fake_feats = self.critique(fake)
-                terms = {"loss/adv": self.losses.generator(fake_score.float())}
+                terms = {"loss/adv": self.losses.generator(fake_score.float())} if w["loss/adv"] else {}
+            else:
+                terms, fake_feats = {}, []
             if w["loss/fm"]:
                 with torch.no_grad():
                     _, real_feats = self.critique(real)
@@ -285,7 +290,7 @@ class AdversarialTrainer:
     def train_iteration(self, batches: Iterator[Batch]) -> dict[str, float]:
         """``n_critic`` critic steps then ``n_gen`` generator steps; returns the last stats of each."""
         stats: dict[str, float] = {}
-        for _ in range(self.config.n_critic):
+        for _ in range(self.config.n_critic if self.uses_critic else 0):
             stats.update(self.critic_step(*next(batches)))
         for _ in range(self.config.n_gen):
             stats.update(self.generator_step(*next(batches)))

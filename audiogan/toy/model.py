@@ -19,7 +19,8 @@ class ToyModelConfig:
     z_dim: int = 2
     generator_hidden: int = 400
     generator_layers: int = 4
-    generator_batchnorm: bool = True  # PacGAN's generator uses batch norm
+    # PacGAN's generator uses batch norm; samples are drawn with batch statistics (see train.generate).
+    generator_batchnorm: bool = True
     critic_hidden: int = 200
     critic_layers: int = 3
     critic_norm: str = "none"  # none | spectral | weight (no batch norm: it breaks the per-sample GP)

@@ -1,0 +1,154 @@
+"""Speech quality measures: PESQ (wideband, ``pesq``), STOI (``pystoi``), DNSMOS (``speechmos``, when
+installed), SI-SDR and log-spectral distance; and a folder-level evaluation that tabulates them.
+
+PESQ and STOI come from the field's reference packages (optional extra ``eval``); SI-SDR and LSD are
+short formulas, written out and tested against hand computations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .io import AudioError, load_mono
+
+EVAL_RATE = 16000  # PESQ wideband and DNSMOS work at 16 kHz
+
+
+def si_sdr(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-8) -> float:
+    """Scale-invariant SDR in dB (Le Roux et al. 2019): project out the scale, compare energies."""
+    est, ref = estimate - estimate.mean(), reference - reference.mean()
+    target = (np.dot(est, ref) / (np.dot(ref, ref) + eps)) * ref
+    noise = est - target
+    return float(10 * np.log10((np.dot(target, target) + eps) / (np.dot(noise, noise) + eps)))
+
+
+def log_spectral_distance(estimate: np.ndarray, reference: np.ndarray, n_fft: int = 512, eps: float = 1e-10) -> float:
+    """LSD in dB: per frame, the RMS over frequency of ``10 log10`` power differences; mean over frames."""
+    import librosa
+
+    p_est = np.abs(librosa.stft(estimate, n_fft=n_fft, hop_length=n_fft // 4)) ** 2
+    p_ref = np.abs(librosa.stft(reference, n_fft=n_fft, hop_length=n_fft // 4)) ** 2
+    diff = 10 * np.log10(p_ref + eps) - 10 * np.log10(p_est + eps)
+    return float(np.mean(np.sqrt(np.mean(diff ** 2, axis=0))))
+
+
+def pesq_wb(estimate: np.ndarray, reference: np.ndarray) -> float:
+    from pesq import pesq
+
+    return float(pesq(EVAL_RATE, reference, estimate, "wb"))
+
+
+def stoi(estimate: np.ndarray, reference: np.ndarray) -> float:
+    from pystoi import stoi as _stoi
+
+    return float(_stoi(reference, estimate, EVAL_RATE, extended=False))
+
+
+def dnsmos(estimate: np.ndarray) -> float | None:
+    """DNSMOS overall quality (P.835 OVRL) when ``speechmos`` is installed, else ``None``."""
+    try:
+        from speechmos import dnsmos as _dnsmos
+    except ImportError:
+        return None
+    x = estimate / max(float(np.abs(estimate).max()), 1e-4) * 0.95
+    return float(_dnsmos.run(x.astype(np.float32), EVAL_RATE)["ovrl_mos"])
+
+
+def measure(estimate: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """Every measure of ``estimate`` against ``reference`` (both mono at 16 kHz, equal length)."""
+    n = min(len(estimate), len(reference))
+    est, ref = estimate[:n].astype(np.float64), reference[:n].astype(np.float64)
+    out = {"pesq": pesq_wb(est, ref), "stoi": stoi(est, ref), "si_sdr": si_sdr(est, ref),
+           "lsd": log_spectral_distance(est.astype(np.float32), ref.astype(np.float32))}
+    mos = dnsmos(est)
+    if mos is not None:
+        out["dnsmos"] = mos
+    return out
+
+
+HIGHER_IS_BETTER = {"pesq": True, "stoi": True, "si_sdr": True, "lsd": False, "dnsmos": True}
+
+
+@dataclass
+class Evaluation:
+    """Mean measures per system (``input``, ``enhanced``, ...) and group (first folder level or ``all``)."""
+
+    table: dict[str, dict[str, dict[str, float]]]  # group -> system -> measure -> mean
+    counts: dict[str, int]
+    failures: dict[str, str]
+
+    def to_json(self) -> str:
+        return json.dumps({"table": self.table, "counts": self.counts, "failures": self.failures}, indent=2)
+
+
+def evaluate_folders(clean: Path, systems: dict[str, Path], by_group: bool = True,
+                     plot_dir: Path | None = None, progress: Callable[[int, int], None] | None = None) -> Evaluation:
+    """Score every file of each system folder against the clean file of the same name.
+
+    A system folder may hold group sub-folders (``noise/x.wav``) whose files match ``clean/x.wav``;
+    results are then reported per group and for ``all``.
+    """
+    first = next(iter(systems.values()))
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
+    if not files:
+        raise AudioError(f"{first}: no wav or flac files to evaluate")
+    scores: dict[str, dict[str, list[dict[str, float]]]] = {}
+    failures: dict[str, str] = {}
+    for i, rel in enumerate(files):
+        group = rel.parts[0] if by_group and len(rel.parts) > 1 else "all"
+        ref_rel = Path(*rel.parts[1:]) if group != "all" else rel
+        try:
+            ref = load_mono(clean / ref_rel, EVAL_RATE)
+            signals = {name: load_mono(folder / rel, EVAL_RATE) for name, folder in systems.items()}
+            for name, x in signals.items():
+                m = measure(x, ref)
+                scores.setdefault(group, {}).setdefault(name, []).append(m)
+                if group != "all":
+                    scores.setdefault("all", {}).setdefault(name, []).append(m)
+            if plot_dir is not None:
+                from .plots import save_figure, spectrogram_figure
+
+                fig = spectrogram_figure([("clean", ref)] + list(signals.items()), EVAL_RATE)
+                save_figure(fig, _plot_path(plot_dir, rel))
+        except Exception as err:  # one bad file must not end the evaluation
+            failures[str(rel)] = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if progress:
+            progress(i + 1, len(files))
+    table = {g: {s: {k: float(np.mean([m[k] for m in ms])) for k in ms[0]} for s, ms in by_sys.items()}
+             for g, by_sys in scores.items()}
+    counts = {g: len(next(iter(by_sys.values()))) for g, by_sys in scores.items()}
+    return Evaluation(table, counts, failures)
+
+
+def _plot_path(plot_dir: Path, rel: Path) -> Path:
+    path = plot_dir / rel.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def format_evaluation(ev: Evaluation) -> str:
+    """A markdown table: one row per group and system, with deltas against ``input``."""
+    measures = [m for m in ("pesq", "stoi", "si_sdr", "lsd", "dnsmos")
+                if any(m in s for g in ev.table.values() for s in g.values())]
+    head = "| group | n | system | " + " | ".join(measures) + " |"
+    lines = [head, "|" + "---|" * (3 + len(measures))]
+    groups = sorted(g for g in ev.table if g != "all") + (["all"] if "all" in ev.table else [])
+    for g in groups:
+        base = ev.table[g].get("input")
+        for system, vals in ev.table[g].items():
+            cells = []
+            for m in measures:
+                v = vals.get(m)
+                if v is None:
+                    cells.append("-")
+                elif base is not None and system != "input" and m in base:
+                    cells.append(f"{v:.3f} ({v - base[m]:+.3f})")
+                else:
+                    cells.append(f"{v:.3f}")
+            lines.append(f"| {g} | {ev.counts[g]} | {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,172 @@
+import math
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from audiogan.audio.batch import REPORT_NAME, enhance_folder
+from audiogan.audio.data import synth_utterance
+from audiogan.audio.enhance import Enhancer, EnhancerConfig, enhance_file
+from audiogan.audio.generator import GeneratorConfig, WaveGenerator
+from audiogan.audio.io import AudioError
+from audiogan.checkpoint import atomic_write_text, save_weights
+from audiogan.cli import app
+from audiogan.config import ConfigError, dump_yaml
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    cfg = EnhancerConfig(name="tiny", generator=GeneratorConfig(channels=8, strides=[2, 2], blocks=3), chunk_seconds=0.05)
+    gen = WaveGenerator(cfg.generator)
+    for p in gen.parameters():  # make the correction visible, so tests see a real change
+        p.data.mul_(3.0)
+    atomic_write_text(folder / "config.yaml", dump_yaml(cfg))
+    save_weights(folder / "model.safetensors", gen.state_dict())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def enhancer(model_dir):
+    return Enhancer.from_pretrained(model_dir)
+
+
+@pytest.fixture(scope="module")
+def speech():
+    return synth_utterance(1.3, SR, np.random.default_rng(4)) * 0.5
+
+
+def test_chunked_matches_whole(model_dir, speech):
+    small = Enhancer.from_pretrained(model_dir)
+    assert small.chunk < len(speech) // 4  # many chunks
+    whole = Enhancer.from_pretrained(model_dir)
+    whole.chunk = len(speech) + 1000
+    a, b = small.enhance_mono(speech, batch_size=3), whole.enhance_mono(speech)
+    assert np.abs(a - b).max() < 1e-3
+    assert np.abs(a - speech).max() > 1e-3  # the model did change the signal
+
+
+@pytest.mark.parametrize("shape", [(2000,), (2000, 1), (2000, 3)])
+def test_shapes_and_channels(enhancer, shape):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32) * 0.1
+    y = enhancer(x, SR)
+    assert y.shape == x.shape and y.dtype == np.float32
+    if len(shape) == 2 and shape[1] == 3:  # each channel on its own
+        np.testing.assert_allclose(y[:, 1], enhancer(x[:, 1], SR), atol=1e-6)
+
+
+def test_higher_rate_keeps_content_above_model_band(model_dir, speech):
+    import torch
+    identity = Enhancer.from_pretrained(model_dir)
+    with torch.no_grad():  # a generator whose correction is zero: output = input at the model's rate
+        identity.generator.decoder[-1].weight.zero_()
+        identity.generator.decoder[-1].bias.zero_()
+    t = np.arange(48000) / 48000
+    tone = (0.2 * np.sin(2 * np.pi * 15000 * t)).astype(np.float32)  # above the model's 8 kHz band
+    y = identity(tone, 48000)
+    assert y.shape == tone.shape
+    core = slice(4800, -4800)
+    assert np.abs(y[core] - tone[core]).max() < 0.02
+    low = identity(np.interp(np.arange(4000) * 4, np.arange(len(speech)), speech).astype(np.float32), 4000)
+    assert low.shape == (4000,)
+
+
+def test_nan_input_refused(enhancer):
+    x = np.zeros(100, np.float32)
+    x[5] = np.nan
+    with pytest.raises(AudioError, match="NaN or Inf"):
+        enhancer(x, SR)
+
+
+def _cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_file_keeps_format_and_subtype(tmp_path, model_dir, speech):
+    for name, fmt, subtype in (("a.flac", "FLAC", "PCM_24"), ("b.wav", "WAV", "PCM_U8"), ("c.wav", "WAV", "FLOAT")):
+        sf.write(tmp_path / name, np.stack([speech, speech], 1), 44100, format=fmt, subtype=subtype)
+        res = _cli("enhance", tmp_path / name, "-o", tmp_path / f"out_{name}", "--model", model_dir)
+        assert res.exit_code == 0, res.output
+        i, o = sf.info(str(tmp_path / name)), sf.info(str(tmp_path / f"out_{name}"))
+        assert (o.format, o.subtype, o.samplerate, o.channels, o.frames) == (i.format, i.subtype, i.samplerate, i.channels, i.frames)
+
+
+def _bad_inputs(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "text.wav").write_text("hello, not audio\n" * 20)
+    sf.write(tmp_path / "zero.wav", np.zeros((0,), np.float32), SR)
+    sf.write(tmp_path / "good.wav", np.zeros(1600, np.float32) + 0.01, SR)
+    data = (tmp_path / "good.wav").read_bytes()
+    (tmp_path / "trunc.wav").write_bytes(data[:30])
+    nan = np.zeros(1600, np.float32)
+    nan[10] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, SR, subtype="FLOAT")
+    return {"empty.wav": "not readable audio", "text.wav": "not readable audio", "zero.wav": "no samples",
+            "trunc.wav": "not readable audio", "nan.wav": "NaN or Inf", "missing.wav": "no such file"}
+
+
+def test_bad_single_inputs_one_line_no_output(tmp_path, model_dir):
+    for name, needle in _bad_inputs(tmp_path).items():
+        out = tmp_path / f"out_{name}"
+        res = _cli("enhance", tmp_path / name, "-o", out, "--model", model_dir)
+        assert res.exit_code != 0, name
+        assert needle in res.output and "Traceback" not in res.output, (name, res.output)
+        assert len(res.output.strip().splitlines()) == 1
+        assert not out.exists()
+    good = tmp_path / "good.wav"
+    before = good.read_bytes()
+    res = _cli("enhance", good, "-o", good, "--model", model_dir)
+    assert res.exit_code != 0 and "overwrite the input" in res.output and good.read_bytes() == before
+    res = _cli("enhance", good, "-o", tmp_path / "nowhere" / "x.wav", "--model", model_dir)
+    assert res.exit_code != 0 and "does not exist" in res.output
+    res = _cli("enhance", good, "-o", tmp_path / "good.wav" / "x.wav", "--model", model_dir)
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporaries left
+
+
+def test_existing_output_not_damaged_by_failure(tmp_path, model_dir):
+    _bad_inputs(tmp_path)
+    out = tmp_path / "keep.wav"
+    out.write_bytes(b"precious")
+    assert _cli("enhance", tmp_path / "text.wav", "-o", out, "--model", model_dir).exit_code != 0
+    assert out.read_bytes() == b"precious"
+
+
+def test_missing_and_corrupt_model(tmp_path, model_dir):
+    sf.write(tmp_path / "in.wav", np.zeros(800, np.float32) + 0.01, SR)
+    res = _cli("enhance", tmp_path / "in.wav", "-o", tmp_path / "o.wav", "--model", tmp_path / "nomodel")
+    assert res.exit_code == 2 and "model folder not found" in res.output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text((model_dir / "config.yaml").read_text())
+    (broken / "model.safetensors").write_bytes(b"\x00" * 64)
+    res = _cli("enhance", tmp_path / "in.wav", "-o", tmp_path / "o.wav", "--model", broken)
+    assert res.exit_code == 2 and "cannot load weights" in res.output and "Traceback" not in res.output
+    (broken / "config.yaml").write_text("generator: {channels: 9}\n")
+    with pytest.raises(ConfigError):
+        Enhancer.from_pretrained(broken)
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_folder_mirrors_reports_survives_and_resumes(tmp_path, model_dir, speech):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "a" / "b").mkdir(parents=True)
+    sf.write(src / "one.wav", speech, SR)
+    sf.write(src / "a" / "b" / "two.flac", speech[:5000], 22050)
+    (src / "a" / "bad.wav").write_text("junk" * 50)
+    res = _cli("enhance", src, "-o", dst, "--model", model_dir, "--workers", "2")
+    assert res.exit_code == 1 and "failed a/bad.wav" in res.output
+    assert (dst / "one.wav").exists() and (dst / "a" / "b" / "two.flac").exists()
+    report = (dst / REPORT_NAME).read_text().splitlines()
+    assert report[0] == "path\tstatus\tdetail" and len(report) == 4
+    rows = {line.split("\t")[0]: line.split("\t")[1] for line in report[1:]}
+    assert rows == {"one.wav": "ok", "a/b/two.flac": "ok", "a/bad.wav": "failed"}
+    stamp = os.stat(dst / "one.wav").st_mtime_ns
+    again = enhance_folder(Enhancer.from_pretrained(model_dir), src, dst)
+    assert again.rows["one.wav"][0] == "skipped" and os.stat(dst / "one.wav").st_mtime_ns == stamp
+    with pytest.raises(AudioError, match="inside"):
+        enhance_folder(Enhancer.from_pretrained(model_dir), src, src / "out")
