@@ -205,6 +205,7 @@ def make_eval_set(clean: str | Path, out: str | Path, sample_rate: int = 16000, 
             result.problems[str(f)] = str(err)
             continue
         x = 0.9 * x / max(float(np.abs(x).max()), 1e-4)
+        (out / "clean" / rel).parent.mkdir(parents=True, exist_ok=True)
         write_audio(out / "clean" / rel, x, sample_rate, subtype="PCM_16")
         for family, names in sorted(by_family.items()):
             rng = np.random.default_rng([seed, i, len(family), sum(map(ord, family))])

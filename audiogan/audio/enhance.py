@@ -11,6 +11,7 @@ of whole-signal processing and the result equals it to float precision, at const
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import field
 from pathlib import Path
@@ -132,20 +133,54 @@ def _fit(y: np.ndarray, n: int) -> np.ndarray:
     return y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
 
 
-def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, batch_size: int = 4) -> Path:
-    """Enhance one file into ``output``, keeping rate, channels, format and subtype.
+def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, batch_size: int = 4,
+                 segment_seconds: float = 30.0, pad_seconds: float = 1.0) -> Path:
+    """Enhance one file into ``output``, keeping rate, channels, format and subtype, at constant memory.
 
-    The output is written to a temporary file and renamed, so a failure never leaves a partial file;
-    an output path equal to the input is refused.
+    The file is streamed in segments of ``segment_seconds``; each is read with ``pad_seconds`` of context
+    on both sides (more than the resamplers' filters and the generator's receptive field need) and only
+    its centre is written, so the result matches processing the whole file at once while memory stays
+    bounded by the segment size. The output goes to a temporary file renamed at the end: a failure
+    never leaves a partial file or destroys an existing one. An output path equal to the input is refused.
     """
-    from .io import read_audio, write_audio
+    import soundfile as sf
+
+    from ..checkpoint import atomic_write
+    from .io import read_audio_info
 
     source, output = Path(source), Path(output)
+    info = read_audio_info(source)
     if output.resolve() == source.resolve():
         raise AudioError(f"{output}: output would overwrite the input")
-    data, info = read_audio(source)
-    y = enhancer(data, info.sample_rate, batch_size=batch_size)
     if not output.parent.is_dir():
         raise AudioError(f"{output.parent}: output folder does not exist")
-    write_audio(output, y, info.sample_rate, format=info.format, subtype=info.subtype)
+    sr = info.sample_rate
+    # Segment starts must land on the generator's frame grid at the model's rate, or each segment
+    # would be analysed on a shifted grid: a start ``lo`` maps to ``lo * msr / sr`` model samples, which
+    # must be a multiple of the hop, so ``lo`` steps in units of ``hop * sr / gcd(hop * sr, msr)``.
+    hop_sr = enhancer.config.generator.hop * sr
+    unit = hop_sr // math.gcd(hop_sr, enhancer.sample_rate)
+    seg = max(1, math.ceil(segment_seconds * sr / unit)) * unit
+    pad = math.ceil(pad_seconds * sr / unit) * unit
+
+    def write(tmp: Path) -> None:
+        with sf.SoundFile(str(source)) as fin, sf.SoundFile(str(tmp), "w", sr, info.channels, info.subtype,
+                                                           format=info.format) as fout:
+            total = fin.frames
+            for start in range(0, total, seg):
+                lo, hi = max(0, start - pad), min(total, start + seg + pad)
+                fin.seek(lo)
+                block = fin.read(hi - lo, dtype="float32", always_2d=True)
+                if len(block) != hi - lo:
+                    raise AudioError(f"{source}: truncated (expected {total} frames, read fewer)")
+                y = enhancer(block, sr, batch_size=batch_size)
+                keep = y[start - lo:start - lo + min(seg, total - start)]
+                if not info.subtype.startswith(("FLOAT", "DOUBLE")):
+                    keep = np.clip(keep, -1.0, 1.0)
+                fout.write(keep)
+
+    try:
+        atomic_write(output, write)
+    except sf.LibsndfileError as err:
+        raise AudioError(f"{source}: cannot read audio ({err})") from None
     return output

@@ -53,6 +53,28 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, AudioInfo]:
     return data, info
 
 
+def read_audio_info(path: str | Path) -> AudioInfo:
+    """Header of a file libsndfile can stream (rate, channels, format, subtype); checks it has samples.
+
+    Raises :class:`AudioError` for missing, unreadable, non-audio or empty files.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            info = AudioInfo(f.samplerate, f.channels, f.format, f.subtype)
+            frames = f.frames
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        reason = str(err).split(":")[-1].strip() or "unknown format"
+        raise AudioError(f"{path}: not readable audio ({reason})") from None
+    if frames <= 0:
+        raise AudioError(f"{path}: contains no samples")
+    return info
+
+
 def _read_with_ffmpeg(path: Path, original: Exception) -> tuple[np.ndarray, AudioInfo]:
     reason = str(original).split(":")[-1].strip() or "unknown format"
     if shutil.which("ffmpeg") is None:

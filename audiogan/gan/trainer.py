@@ -95,21 +95,31 @@ def grad_norm(params: list[nn.Parameter]) -> Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
 
 
-def grad_norms_by_group(module: nn.Module, prefix: str) -> dict[str, float]:
-    """Gradient norm of each top-level child of ``module``, keyed ``grad/{prefix}/{child}``.
+def layer_group(name: str) -> str:
+    """The layer group of a parameter name: its path up to and including the first list index.
 
-    A child that is a ``ModuleList``/``Sequential`` is split one level further, so a deep stack shows
-    each block: a block at zero is the sign of a plateau.
+    ``encoder.0.weight -> encoder.0``, ``body.blocks.3.1.weight -> body.blocks.3``,
+    ``head.weight -> head``: every block of a deep stack is its own group.
     """
-    out: dict[str, float] = {}
-    for name, child in module.named_children():
-        parts = child.named_children() if isinstance(child, (nn.ModuleList, nn.Sequential)) else [("", child)]
-        for sub, m in parts:
-            params = [p for p in m.parameters() if p.grad is not None]
-            if params:
-                key = f"grad/{prefix}/{name}" + (f".{sub}" if sub else "")
-                out[key] = float(grad_norm(params))
-    return out
+    parts = name.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part.isdigit():
+            return ".".join(parts[: i + 1])
+    return parts[0] if len(parts) > 1 else name
+
+
+def grad_norms_by_group(module: nn.Module, prefix: str) -> dict[str, float]:
+    """Gradient norm per layer group (:func:`layer_group`), keyed ``grad/{prefix}/{group}``.
+
+    A block stuck at zero while the others learn is the sign of a plateau. Only parameters that have a
+    gradient are counted (blocks not yet grown in have none).
+    """
+    groups: dict[str, list[Tensor]] = {}
+    for name, p in module.named_parameters():
+        if p.grad is not None:
+            groups.setdefault(layer_group(name), []).append(p.grad)
+    return {f"grad/{prefix}/{g}": float(torch.linalg.vector_norm(torch.stack(
+        [torch.linalg.vector_norm(t.float()) for t in grads]))) for g, grads in groups.items()}
 
 
 class AdversarialTrainer:

@@ -1,0 +1,123 @@
+"""Benchmark file enhancement: x real time and peak RSS by input length and thread count.
+
+Every row runs in its own process (so its peak RSS is its own) and is set beside a reference measured
+in the same run and the same process: the machine's throughput on a plain Conv1d (64 -> 64 channels,
+kernel 3), in GFLOP/s. The model's cost in GFLOP per second of audio is counted from its layers, so
+"efficiency" is the share of that reference throughput the enhancer achieves.
+
+    python scripts/bench_enhance.py [--model DIR] [--lengths 10,60,3600] [--threads 1,2] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+CHILD = r"""
+import json, sys, time, torch
+threads, path, out, model, device, batch = sys.argv[1:7]
+torch.set_num_threads(int(threads))
+from torch import nn
+from audiogan.audio.enhance import Enhancer, enhance_file
+# reference: a plain conv, same process and threads
+conv = nn.Conv1d(64, 64, 3, padding=1).eval()
+h = torch.randn(1, 64, 160000)
+with torch.inference_mode():
+    conv(h)
+    t = time.perf_counter(); reps = 5
+    for _ in range(reps):
+        conv(h)
+    ref = 2 * 64 * 64 * 3 * 160000 * reps / (time.perf_counter() - t) / 1e9
+enh = Enhancer.from_pretrained(model if model != "-" else None, device=device)
+t = time.perf_counter()
+enhance_file(enh, path, out, batch_size=int(batch))
+if device.startswith("cuda"):
+    torch.cuda.synchronize()
+elapsed = time.perf_counter() - t
+import resource
+print(json.dumps({"elapsed": elapsed, "ref_gflops": ref, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def model_gflop_per_second(model: str | None) -> float:
+    """Multiply-adds of the generator per second of audio at its rate, x2, in GFLOP."""
+    import torch
+    from torch import nn
+
+    from audiogan.audio.enhance import Enhancer
+
+    enh = Enhancer.from_pretrained(model)
+    sr = enh.sample_rate
+    flops = 0
+
+    def hook(mod, inp, out):
+        nonlocal flops
+        k = mod.kernel_size[0]
+        if isinstance(mod, nn.ConvTranspose1d):
+            flops += 2 * inp[0].shape[1] * mod.out_channels // mod.groups * k * inp[0].shape[-1]
+        else:
+            flops += 2 * mod.in_channels // mod.groups * mod.out_channels * k * out.shape[-1]
+
+    for m in enh.generator.modules():
+        if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
+            m.register_forward_hook(hook)
+    with torch.inference_mode():
+        enh.generator(torch.zeros(1, 1, sr))
+    return flops / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="model folder (default: the shipped default model)")
+    ap.add_argument("--lengths", default="10,60,3600", help="input lengths in seconds")
+    ap.add_argument("--threads", default="1,2", help="torch thread counts")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--json", default=None, help="also write the rows here")
+    args = ap.parse_args()
+    import soundfile as sf
+
+    gflop = model_gflop_per_second(args.model)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seconds in [float(s) for s in args.lengths.split(",")]:
+            src = Path(tmp) / f"in_{int(seconds)}.wav"
+            rng = np.random.default_rng(0)
+            with sf.SoundFile(str(src), "w", 16000, 1, "PCM_16") as f:  # written in blocks: constant memory
+                left = int(seconds * 16000)
+                while left > 0:
+                    n = min(left, 16000 * 60)
+                    f.write((0.1 * rng.standard_normal(n)).astype(np.float32))
+                    left -= n
+            for threads in [int(t) for t in args.threads.split(",")]:
+                out = Path(tmp) / "out.wav"
+                proc = subprocess.run([sys.executable, "-c", CHILD, str(threads), str(src), str(out),
+                                       args.model or "-", args.device, str(args.batch_size)],
+                                      stdout=subprocess.PIPE, text=True)
+                if proc.returncode != 0:
+                    raise SystemExit(f"benchmark child failed for {seconds} s / {threads} threads")
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                xrt = seconds / res["elapsed"]
+                rows.append({"seconds": seconds, "threads": threads, "device": args.device, "x_realtime": xrt,
+                             "peak_rss_mb": res["rss_kb"] / 1024, "ref_gflops": res["ref_gflops"],
+                             "efficiency": xrt * gflop / res["ref_gflops"]})
+                out.unlink(missing_ok=True)
+    print(f"model: {gflop:.2f} GFLOP per second of audio; reference: Conv1d 64->64 k3 throughput, same process")
+    print(f"{'input':>8} {'threads':>7} {'device':>6} {'x real time':>11} {'peak RSS MB':>11} "
+          f"{'ref GFLOP/s':>11} {'efficiency':>10} {'vs SEGAN+ 25x':>13}")
+    for r in rows:
+        print(f"{r['seconds']:>7.0f}s {r['threads']:>7d} {r['device']:>6} {r['x_realtime']:>11.1f} "
+              f"{r['peak_rss_mb']:>11.0f} {r['ref_gflops']:>11.1f} {r['efficiency']:>10.2f} "
+              f"{r['x_realtime'] / 25:>12.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
