@@ -120,3 +120,31 @@ def test_cli_train_errors_are_one_line(tmp_path):
     assert res.exit_code == 2 and "unknown key 'genrator'" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(app, ["export", str(tmp_path / "nothing"), str(tmp_path / "m")])
     assert res.exit_code == 2 and "no checkpoint to export" in res.output
+
+
+def test_kill_9_mid_run_then_resume(tmp_path):
+    """SIGKILL at an arbitrary moment after the first checkpoint; the run resumes and ends as a straight one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tiny().model_copy(update={"steps": 8, "checkpoint_every": 2})
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    run = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "audiogan.cli", "train", str(cfg_path), "--out", str(run)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while latest_checkpoint(run) is None and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert latest_checkpoint(run) is not None
+    train(cfg, run, resume=True)
+    train(cfg, tmp_path / "straight")
+    a, b = metrics(tmp_path / "straight"), metrics(run)
+    assert [r["step"] for r in b] == list(range(1, 9))
+    assert [r["loss/recon"] for r in a] == [r["loss/recon"] for r in b]
