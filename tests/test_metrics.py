@@ -39,6 +39,7 @@ def test_measures_order_clean_above_noisy(ref):
     for key in ("pesq", "stoi", "si_sdr"):
         assert clean_m[key] > noisy_m[key]
     assert clean_m["lsd"] < noisy_m["lsd"]
+    assert 1.0 <= clean_m["dnsmos"] <= 5.0  # speechmos (eval extra) is installed with the tests
 
 
 def test_evaluate_folders_groups_and_cli(tmp_path, ref):
