@@ -33,13 +33,24 @@ class AudioInfo:
     subtype: str  # e.g. "PCM_16", "FLOAT"
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, AudioInfo]:
-    """``(samples (frames, channels) float32, info)``; raises :class:`AudioError` on unusable input."""
-    path = Path(path)
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
+
+
+def _reason(err: Exception) -> str:
+    return str(err).split(":")[-1].strip() or "unknown format"
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, AudioInfo]:
+    """``(samples (frames, channels) float32, info)``; raises :class:`AudioError` on unusable input.
+
+    Formats libsndfile cannot read are decoded with ffmpeg when it is installed.
+    """
+    path = Path(path)
+    _check_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
             info = AudioInfo(f.samplerate, f.channels, f.format, f.subtype)
@@ -59,24 +70,19 @@ def read_audio_info(path: str | Path) -> AudioInfo:
     Raises :class:`AudioError` for missing, unreadable, non-audio or empty files.
     """
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
+    _check_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
-            info = AudioInfo(f.samplerate, f.channels, f.format, f.subtype)
-            frames = f.frames
+            info, frames = AudioInfo(f.samplerate, f.channels, f.format, f.subtype), f.frames
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        reason = str(err).split(":")[-1].strip() or "unknown format"
-        raise AudioError(f"{path}: not readable audio ({reason})") from None
+        raise AudioError(f"{path}: not readable audio ({_reason(err)})") from None
     if frames <= 0:
         raise AudioError(f"{path}: contains no samples")
     return info
 
 
 def _read_with_ffmpeg(path: Path, original: Exception) -> tuple[np.ndarray, AudioInfo]:
-    reason = str(original).split(":")[-1].strip() or "unknown format"
+    reason = _reason(original)
     if shutil.which("ffmpeg") is None:
         raise AudioError(f"{path}: not readable audio ({reason})")
     proc = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "f32le", "-acodec",

@@ -171,8 +171,7 @@ def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path) -> Path
 def _example(trainer: AdversarialTrainer, dataset: EnhancementDataset) -> list[tuple[str, np.ndarray]]:
     degraded, clean = dataset[2 ** 40]  # a fixed example, never drawn for training
     model = trainer.eval_generator()
-    kw = trainer._growth_kwargs(trainer.generator_growth, trainer.step)
-    out = model(degraded.unsqueeze(0).to(trainer.device), **kw)[0, 0].float().cpu().numpy()
+    out = model(degraded.unsqueeze(0).to(trainer.device), **trainer.generator_kwargs())[0, 0].float().cpu().numpy()
     return [("input", degraded[0].numpy()), ("output", out), ("target", clean[0].numpy())]
 
 

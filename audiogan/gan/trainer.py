@@ -181,8 +181,12 @@ class AdversarialTrainer:
         depth, alpha = schedule(step)
         return {"depth": depth, "alpha": alpha, "fade_blocks": schedule.fade_blocks(step)}
 
+    def generator_kwargs(self) -> dict[str, Any]:
+        """Growth keyword arguments (depth, alpha, fade_blocks) for the generator at the current step."""
+        return self._growth_kwargs(self.generator_growth, self.step)
+
     def generate(self, gen_input: Tensor) -> Tensor:
-        return self.generator(gen_input, **self._growth_kwargs(self.generator_growth, self.step))
+        return self.generator(gen_input, **self.generator_kwargs())
 
     def critique(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         out = self.critic(x, **self._growth_kwargs(self.critic_growth, self.step))
