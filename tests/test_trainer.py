@@ -215,3 +215,29 @@ def test_reconstruction_only_skips_the_critic():
     assert "loss/critic" not in stats and "loss/adv" not in stats and "loss/recon" in stats
     for a, b in zip(critic_before, snapshot(tr.critic)):
         assert torch.equal(a, b)
+
+
+def test_l2_penalty_spares_blocks_not_grown_in():
+    """A growing critic's inactive blocks get no L2 decay (it would zero them; spectral norm then NaNs)."""
+    class GrowCritic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = nn.Linear(2, 8)
+            self.stack = GrowingResidualStack([nn.Sequential(nn.Linear(8, 8), nn.Tanh()) for _ in range(2)])
+            self.head = nn.Linear(8, 1)
+
+        def forward(self, x, depth=None, alpha=1.0, fade_blocks=1):
+            return self.head(self.stack(self.inp(x), depth, alpha, fade_blocks)).squeeze(1)
+
+    torch.manual_seed(0)
+    g, d = Gen(), GrowCritic()
+    tr = AdversarialTrainer(g, d, make_optimizer(g.parameters(), OptimizerConfig(lr=1e-2)),
+                            make_optimizer(d.parameters(), OptimizerConfig(lr=1e-2)),
+                            AdversarialConfig(weights={"loss/l2": 1.0}),
+                            critic_growth=GrowthSchedule(start_depth=1, max_depth=2, stable_steps=100))
+    sleeping = d.stack.blocks[1][0].weight.detach().clone()
+    used = [p for n, p in d.named_parameters() if not n.startswith("stack.blocks.1") and p.dim() >= 2]
+    expected = float(sum((p.detach() ** 2).sum() for p in used))  # before the step changes them
+    stats = tr.critic_step(*next(batches()))
+    assert torch.equal(d.stack.blocks[1][0].weight, sleeping)
+    assert stats["loss/l2"] == pytest.approx(expected, rel=1e-5)

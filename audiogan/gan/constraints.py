@@ -7,7 +7,7 @@ weight keyed by its logged name (``loss/gp`` defaults to 10, the lambda of Gulra
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -83,18 +83,24 @@ def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Mo
     return module
 
 
-def l2_penalty(module: nn.Module, include_bias: bool = False) -> Tensor:
+def l2_penalty(params: nn.Module | Iterable[torch.Tensor], include_bias: bool = False) -> Tensor:
     """Squared L2 norm of the critic's weights, ``sum_w ||w||^2``, added to its loss.
 
     Against the weight divergence of Wasserstein critics: spectral norm rescales a weight at use but
     lets the stored (``original``) weight grow without bound; this penalty keeps it bounded. Counts
     every parameter with ``ndim >= 2`` (weights of linear and conv layers, minibatch tensors) and, with
     ``include_bias``, the 1-D ones too.
+
+    Args:
+        params: a module (all its parameters) or the parameters to penalise. A critic that grows in
+            depth should pass only the parameters in use: decaying a block that has not grown in yet
+            drives its weights to zero, and spectral norm then divides by a zero singular value.
     """
-    params = [p for p in module.parameters() if include_bias or p.dim() >= 2]
-    if not params:
+    tensors = params.parameters() if isinstance(params, nn.Module) else params
+    chosen = [p for p in tensors if include_bias or p.dim() >= 2]
+    if not chosen:
         return torch.zeros(())
-    return sum(p.pow(2).sum() for p in params)
+    return sum(p.pow(2).sum() for p in chosen)
 
 
 def drift_penalty(real_scores: Tensor) -> Tensor:

@@ -206,13 +206,21 @@ class AdversarialTrainer:
         return sum(self.weights[k] * v.float() for k, v in terms.items())
 
     def _apply(self, total: Tensor, opt: torch.optim.Optimizer, params: list[nn.Parameter],
-               name: str) -> tuple[bool, float]:
-        """Backward, guard, clip and step. Returns (applied, grad norm)."""
+               name: str, penalty: Callable[[list[nn.Parameter]], Tensor] | None = None) -> tuple[bool, float]:
+        """Backward, guard, clip and step. Returns (applied, grad norm).
+
+        ``penalty(used)`` is an extra weighted term over the parameters that received a gradient from
+        ``total`` (the ones in use at the current growth depth), back-propagated before the step.
+        """
         opt.zero_grad(set_to_none=True)
         if not torch.isfinite(total):
             self.skipped += 1
             return False, float("nan")
         total.backward()
+        if penalty is not None:
+            extra = penalty([p for p in params if p.grad is not None])
+            if extra.requires_grad:
+                extra.backward()
         norm = grad_norm(params)
         if not torch.isfinite(norm):
             opt.zero_grad(set_to_none=True)
@@ -244,13 +252,21 @@ class AdversarialTrainer:
                 kw = self._growth_kwargs(self.critic_growth, self.step)
                 terms["loss/gp"] = gradient_penalty(lambda x: self.critic(x, **kw), real, fake,
                                                     one_sided=self.config.gp_one_sided)
-            if w["loss/l2"]:
-                terms["loss/l2"] = l2_penalty(self.critic)
             if w["loss/drift"]:
                 terms["loss/drift"] = drift_penalty(real_score)
         total = self._weighted(terms)
         params = [p for p in self.critic.parameters() if p.requires_grad]
-        applied, norm = self._apply(total, self.critic_opt, params, "critic")
+        l2_value: list[Tensor] = []
+
+        def l2_term(used: list[nn.Parameter]) -> Tensor:
+            # L2 on the parameters in use only (see constraints.l2_penalty); logged as loss/l2.
+            l2_value.append(l2_penalty(used))
+            return w["loss/l2"] * l2_value[0]
+
+        applied, norm = self._apply(total, self.critic_opt, params, "critic",
+                                    penalty=l2_term if w["loss/l2"] else None)
+        if l2_value:
+            terms["loss/l2"] = l2_value[0]
         if applied and self.config.clip_value is not None:
             clip_weights_(self.critic, self.config.clip_value)
         if self.fargan.count:
