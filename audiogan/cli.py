@@ -129,12 +129,13 @@ def export(
     run: Path = typer.Argument(..., help="a training run folder"),
     model_dir: Path = typer.Argument(..., help="model folder to write (config.yaml, model.safetensors, README.md)"),
     name: Optional[str] = typer.Option(None, help="model name (default: the folder name)"),
+    notes: Optional[Path] = typer.Option(None, help="markdown file appended to the model card (e.g. evaluation)"),
 ) -> None:
     """Export a run's latest EMA generator as a model folder that loads with no pickle."""
     from .audio.export import export_model
 
     with user_errors():
-        folder = export_model(run, model_dir, name)
+        folder = export_model(run, model_dir, name, notes.read_text() if notes else "")
     out.print(f"exported {folder}")
 
 

@@ -14,7 +14,10 @@ class EMA:
     """``ema <- decay * ema + (1 - decay) * weights`` after every update (Yazici et al. 2019 for GANs).
 
     The averaged copy lives in ``self.module`` (eval mode, no gradients). Buffers (batch-norm
-    statistics, power-iteration vectors) are copied, not averaged.
+    statistics, power-iteration vectors) are copied, not averaged. Consequence for batch norm: the
+    copied running statistics belong to the live weights, not the averaged ones, so sample an EMA
+    model that has batch norm with batch statistics (train mode, on a copy), as the 2-D benchmark
+    does, or recompute the statistics for the averaged weights first.
     """
 
     def __init__(self, module: nn.Module, decay: float = 0.999):
