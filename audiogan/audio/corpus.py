@@ -134,6 +134,8 @@ def make_corpus(out: str | Path, minutes: float, sample_rate: int = 16000, split
                 x = load_mono(raw, sample_rate)
             except (subprocess.CalledProcessError, AudioError) as err:
                 result.problems[voice.name] = str(err)
+                if n > 20 and result.files == 0:
+                    raise RuntimeError(f"every synthesiser call fails, e.g. {voice.name}: {err}") from None
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             write_audio(dest, 0.9 * x / max(float(np.abs(x).max()), 1e-4), sample_rate, subtype="PCM_16")

@@ -86,19 +86,26 @@ class Enhancer:
 
     @torch.inference_mode()
     def enhance_mono(self, x: np.ndarray, batch_size: int = 4) -> np.ndarray:
-        """Enhance mono ``x (T,)`` at the model's rate, chunk by chunk (see the module docstring)."""
+        """Enhance mono ``x (T,)`` at the model's rate, chunk by chunk (see the module docstring).
+
+        Full chunks go through the generator ``batch_size`` at a time; the last, shorter chunk is cut to
+        the hop grid rather than padded to a full chunk, so short inputs cost what they are.
+        """
         x = np.asarray(x, dtype=np.float32)
-        n, c = len(x), self.context
-        starts = list(range(0, n, self.chunk))
+        n, c, hop = len(x), self.context, self.config.generator.hop
         padded = np.pad(x, (c, c + self.chunk))
         out = np.empty(n, dtype=np.float32)
-        for i in range(0, len(starts), batch_size):
-            group = starts[i:i + batch_size]
-            windows = np.stack([padded[s:s + self.chunk + 2 * c] for s in group])
+        full = list(range(0, n - self.chunk + 1, self.chunk))
+        groups = [(full[i:i + batch_size], self.chunk) for i in range(0, len(full), batch_size)]
+        tail = len(full) * self.chunk
+        if tail < n:
+            groups.append(([tail], -(-(n - tail) // hop) * hop))
+        for starts, size in groups:
+            windows = np.stack([padded[s:s + size + 2 * c] for s in starts])
             y = self.generator(torch.from_numpy(windows).unsqueeze(1).to(self.device))
-            y = y[:, 0, c:c + self.chunk].float().cpu().numpy()
-            for s, seg in zip(group, y):
-                out[s:s + self.chunk] = seg[: min(self.chunk, n - s)]
+            y = y[:, 0, c:c + size].float().cpu().numpy()
+            for s, seg in zip(starts, y):
+                out[s:s + size] = seg[: min(size, n - s)]
         return out
 
     def __call__(self, x: np.ndarray, sr: int, batch_size: int = 4) -> np.ndarray:
