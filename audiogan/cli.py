@@ -91,7 +91,7 @@ def toy_ablate(
     with user_errors(), Progress(console=err) as bar:
         task = bar.add_task(f"ablation on {data}", total=None)
         table = ablate(data, seeds, out_dir, names, workers, on_done=lambda m: bar.advance(task))
-    out.print(format_table(data, seeds, table))
+    typer.echo(format_table(data, seeds, table))
 
 
 @app.command()
@@ -212,7 +212,7 @@ def evaluate(
                                   progress=lambda i, n: bar.update(task, completed=i, total=n))
         if json_out:
             atomic_write_text(json_out, ev.to_json())
-    out.print(format_evaluation(ev))
+    typer.echo(format_evaluation(ev))  # plain: a markdown table must not be re-wrapped
     for rel, reason in ev.failures.items():
         err.print(f"failed {rel}: {reason}", highlight=False, soft_wrap=True)
 
