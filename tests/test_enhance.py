@@ -102,11 +102,13 @@ def _bad_inputs(tmp_path):
     sf.write(tmp_path / "good.wav", np.zeros(1600, np.float32) + 0.01, SR)
     data = (tmp_path / "good.wav").read_bytes()
     (tmp_path / "trunc.wav").write_bytes(data[:30])
+    (tmp_path / "half.wav").write_bytes(data[: len(data) // 2])  # header intact, half the samples
     nan = np.zeros(1600, np.float32)
     nan[10] = np.nan
     sf.write(tmp_path / "nan.wav", nan, SR, subtype="FLOAT")
     return {"empty.wav": "not readable audio", "text.wav": "not readable audio", "zero.wav": "no samples",
-            "trunc.wav": "not readable audio", "nan.wav": "NaN or Inf", "missing.wav": "no such file"}
+            "trunc.wav": "not readable audio", "half.wav": "truncated", "nan.wav": "nan.wav: input contains NaN",
+            "missing.wav": "no such file"}
 
 
 def test_bad_single_inputs_one_line_no_output(tmp_path, model_dir):

@@ -180,7 +180,10 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
                 block = fin.read(hi - lo, dtype="float32", always_2d=True)
                 if len(block) != hi - lo:
                     raise AudioError(f"{source}: truncated (expected {total} frames, read fewer)")
-                y = enhancer(block, sr, batch_size=batch_size)
+                try:
+                    y = enhancer(block, sr, batch_size=batch_size)
+                except AudioError as err:
+                    raise AudioError(f"{source}: {err}") from None
                 keep = y[start - lo:start - lo + min(seg, total - start)]
                 if not info.subtype.startswith(("FLOAT", "DOUBLE")):
                     keep = np.clip(keep, -1.0, 1.0)

@@ -9,6 +9,7 @@ output or destroys an existing file.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -40,6 +41,16 @@ def _check_file(path: Path) -> None:
         raise AudioError(f"{path}: is a folder, not an audio file")
 
 
+_TRUNCATED = re.compile(r"^(data|SSND)\s*:\s*\d+\s*\(should be", re.MULTILINE)
+
+
+def _check_complete(f: sf.SoundFile, path: Path) -> None:
+    """Refuse a file whose header promises more sample data than it holds (an interrupted copy):
+    libsndfile reads what is there and notes the mismatch in its log, which is checked here."""
+    if _TRUNCATED.search(f.extra_info or ""):
+        raise AudioError(f"{path}: truncated (the header announces more audio data than the file holds)")
+
+
 def _reason(err: Exception) -> str:
     return str(err).split(":")[-1].strip() or "unknown format"
 
@@ -53,6 +64,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, AudioInfo]:
     _check_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
+            _check_complete(f, path)
             info = AudioInfo(f.samplerate, f.channels, f.format, f.subtype)
             data = f.read(dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
@@ -73,6 +85,7 @@ def read_audio_info(path: str | Path) -> AudioInfo:
     _check_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
+            _check_complete(f, path)
             info, frames = AudioInfo(f.samplerate, f.channels, f.format, f.subtype), f.frames
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
         raise AudioError(f"{path}: not readable audio ({_reason(err)})") from None
