@@ -3,7 +3,6 @@ import itertools
 import pytest
 import torch
 from torch import nn
-from torch.testing import assert_close
 
 from audiogan.gan import (AdversarialConfig, AdversarialTrainer, GrowingResidualStack, GrowthSchedule,
                           OptimizerConfig, make_optimizer, make_scheduler, preset, ttur)

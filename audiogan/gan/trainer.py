@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch import nn
 
-from .constraints import clip_weights_, critic_score, drift_penalty, gradient_penalty, l2_penalty
+from .constraints import clip_weights_, drift_penalty, gradient_penalty, l2_penalty
 from .ema import EMA
 from .fargan import FakeAsRealBuffer
 from .growth import GrowthSchedule
