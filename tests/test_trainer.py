@@ -240,3 +240,23 @@ def test_l2_penalty_spares_blocks_not_grown_in():
     stats = tr.critic_step(*next(batches()))
     assert torch.equal(d.stack.blocks[1][0].weight, sleeping)
     assert stats["loss/l2"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_lazy_gradient_penalty_every_k_iterations_with_k_times_the_weight():
+    lazy = make(AdversarialConfig(weights={"loss/gp": 10.0}, gp_every=3))
+    eager = make(AdversarialConfig(weights={"loss/gp": 30.0}))
+    z, real = next(batches())
+    torch.manual_seed(1)
+    s_lazy = lazy.critic_step(z, real)
+    torch.manual_seed(1)  # the same interpolation points
+    s_eager = eager.critic_step(z, real)
+    assert s_lazy["loss/gp"] == pytest.approx(s_eager["loss/gp"])
+    for a, b in zip(snapshot(lazy.critic), snapshot(eager.critic)):  # same update as weight 30
+        torch.testing.assert_close(a, b)
+    seen = []
+    it = batches(1)
+    for _ in range(6):
+        seen.append("loss/gp" in lazy.train_iteration(it))
+    assert seen == [True, False, False, True, False, False]
+    with pytest.raises(ValueError, match="gp_every"):
+        AdversarialConfig(gp_every=0)
