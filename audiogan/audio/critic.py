@@ -28,7 +28,7 @@ class CriticConfig:
     waveform_scales: int = 1  # waveform sub-critics at rates 1, 1/2, 1/4, ...
     channels: int = 24
     blocks: int = 4  # residual blocks per sub-critic (the growable depth)
-    log_floor: float = 1e-4  # magnitude floor of the log spectrogram (about -80 dB)
+    log_floor: float = 1e-3  # magnitude floor of the log spectrogram (-60 dB); bounds its slope at 1/floor
 
     def __post_init__(self) -> None:
         if not self.stft_sizes and self.waveform_scales < 1:
