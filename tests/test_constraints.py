@@ -55,6 +55,23 @@ def test_gradient_penalty_quadratic_critic_hand_gradient():
     assert_close(got, expected)
 
 
+@pytest.mark.parametrize("shape", [(5,), (3, 4, 4)])
+def test_r1_penalty_linear_and_cubic_critics(shape):
+    critic = LinearCritic(shape, with_features=True)
+    real = torch.randn(6, *shape, dtype=torch.float64)
+    assert_close(C.r1_penalty(critic, real), critic.w.detach().pow(2).sum())  # grad = w everywhere
+    # D(x) = sum(x^3) / 3 has gradient x^2 (elementwise): R1 = mean over samples of sum(x^4).
+    cubic = lambda x: x.pow(3).flatten(1).sum(1) / 3  # noqa: E731
+    assert_close(C.r1_penalty(cubic, real), real.pow(4).flatten(1).sum(1).mean())
+
+
+def test_r1_penalty_trains_the_critic_towards_a_flat_slope():
+    critic = LinearCritic((3,))
+    real = torch.randn(4, 3, dtype=torch.float64)
+    C.r1_penalty(critic, real).backward()
+    assert_close(critic.w.grad, 2 * critic.w.detach())  # d||w||^2 / dw
+
+
 def test_gradient_penalty_trains_the_critic():
     critic = LinearCritic((3,))
     real, fake = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)

@@ -50,6 +50,7 @@ def snapshot(*modules):
 
 @pytest.mark.parametrize("cfg", [
     AdversarialConfig(loss="wasserstein", weights={"loss/gp": 10.0}, n_critic=2),
+    AdversarialConfig(loss="nonsaturating", weights={"loss/r1": 1.0}, gp_every=2),
     AdversarialConfig(loss="nonsaturating", real_target=0.9, n_gen=2),
     AdversarialConfig(loss="minimax"),
     AdversarialConfig(loss="hinge", weights={"loss/l2": 1e-3, "loss/drift": 1e-3}),

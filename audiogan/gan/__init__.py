@@ -4,7 +4,7 @@ Losses, Lipschitz constraints, layers, unrolled GAN, FARGAN batching, growth sch
 schedules and the adversarial training step used by every application (audio, image, 2-D).
 """
 
-from .constraints import apply_spectral_norm, clip_weights_, drift_penalty, gradient_penalty, l2_penalty
+from .constraints import apply_spectral_norm, clip_weights_, drift_penalty, gradient_penalty, l2_penalty, r1_penalty
 from .ema import EMA, swap_state
 from .fargan import FakeAsRealBuffer
 from .growth import GrowthSchedule
@@ -20,6 +20,6 @@ __all__ = [
     "GrowingResidualStack", "GrowthSchedule", "MinibatchDiscrimination", "MinibatchStdDev",
     "OptimizerConfig", "UpdateSchedule", "adversarial_loss", "apply_spectral_norm", "clip_weights_",
     "conv", "diversity_loss", "drift_penalty", "fade_in", "feature_matching_loss", "grad_norms_by_group",
-    "gradient_penalty", "l2_penalty", "linear", "make_optimizer", "make_scheduler", "preset",
+    "gradient_penalty", "l2_penalty", "r1_penalty", "linear", "make_optimizer", "make_scheduler", "preset",
     "swap_state", "ttur", "unrolled_generator_loss",
 ]

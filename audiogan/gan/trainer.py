@@ -8,7 +8,7 @@ One *iteration* = ``n_critic`` critic steps, then ``n_gen`` generator steps, eac
 - ``real``: a batch of real samples for the critic (for paired audio, the clean targets).
 
 Loss terms are a dict keyed by their logged names; the total is ``sum(weights[name] * term)`` and a
-term whose weight is 0 is not computed. Critic terms: ``loss/critic`` (adversarial), ``loss/gp``,
+term whose weight is 0 is not computed. Critic terms: ``loss/critic`` (adversarial), ``loss/gp``, ``loss/r1``,
 ``loss/l2``, ``loss/drift``. Generator terms: ``loss/adv``, ``loss/fm``, ``loss/div``, plus whatever the
 application's ``generator_terms`` callback returns (the enhancer's ``loss/recon``).
 
@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch import nn
 
-from .constraints import clip_weights_, drift_penalty, gradient_penalty, l2_penalty
+from .constraints import clip_weights_, drift_penalty, gradient_penalty, l2_penalty, r1_penalty
 from .ema import EMA
 from .fargan import FakeAsRealBuffer
 from .growth import GrowthSchedule
@@ -37,12 +37,12 @@ Tensor = torch.Tensor
 Batch = tuple[Tensor, Tensor]
 GeneratorTerms = Callable[[Tensor, Tensor, Tensor], Mapping[str, Tensor]]
 
-CRITIC_TERMS = ("loss/critic", "loss/gp", "loss/l2", "loss/drift")
+CRITIC_TERMS = ("loss/critic", "loss/gp", "loss/r1", "loss/l2", "loss/drift")
 GENERATOR_TERMS = ("loss/adv", "loss/fm", "loss/div")
 
 
 def default_weights() -> dict[str, float]:
-    return {"loss/critic": 1.0, "loss/gp": 0.0, "loss/l2": 0.0, "loss/drift": 0.0,
+    return {"loss/critic": 1.0, "loss/gp": 0.0, "loss/r1": 0.0, "loss/l2": 0.0, "loss/drift": 0.0,
             "loss/adv": 1.0, "loss/fm": 0.0, "loss/div": 0.0}
 
 
@@ -60,8 +60,8 @@ class AdversarialConfig:
     weights: dict[str, float] = field(default_factory=default_weights)
     clip_value: float | None = None  # WGAN weight clipping of the critic after each step (0.01)
     gp_one_sided: bool = False
-    # Lazy regularisation (StyleGAN2): the gradient penalty on every gp_every-th iteration only, weighted
-    # gp_every times, so its average pull is the same at a fraction of the double-backward cost.
+    # Lazy regularisation (StyleGAN2): the gradient penalties (gp, r1) on every gp_every-th iteration only,
+    # weighted gp_every times, so their average pull is the same at a fraction of the double-backward cost.
     gp_every: int = 1
     fm_paired: bool = False  # feature matching per aligned sample (transformation tasks)
     ema_decay: float | None = None  # EMA of generator weights; None = off
@@ -258,11 +258,15 @@ class AdversarialTrainer:
                 kw = self._growth_kwargs(self.critic_growth, self.step)
                 terms["loss/gp"] = gradient_penalty(lambda x: self.critic(x, **kw), real, fake,
                                                     one_sided=self.config.gp_one_sided)
+            if w["loss/r1"] and lazy_gp:
+                kw = self._growth_kwargs(self.critic_growth, self.step)
+                terms["loss/r1"] = r1_penalty(lambda x: self.critic(x, **kw), real)
             if w["loss/drift"]:
                 terms["loss/drift"] = drift_penalty(real_score)
         total = self._weighted(terms)
-        if "loss/gp" in terms and self.config.gp_every > 1:
-            total = total + (self.config.gp_every - 1) * w["loss/gp"] * terms["loss/gp"]
+        for lazy in ("loss/gp", "loss/r1"):
+            if lazy in terms and self.config.gp_every > 1:
+                total = total + (self.config.gp_every - 1) * w[lazy] * terms[lazy]
         params = [p for p in self.critic.parameters() if p.requires_grad]
         l2_value: list[Tensor] = []
 
