@@ -88,3 +88,22 @@ def test_growing_stack_inactive_blocks_get_no_gradient():
     stack = L.GrowingResidualStack([nn.Linear(2, 2) for _ in range(3)])
     stack(torch.randn(4, 2), depth=2).sum().backward()
     assert stack.blocks[2].weight.grad is None and stack.blocks[1].weight.grad is not None
+
+
+def test_pack_groups_consecutive_samples():
+    x = torch.arange(24.0).reshape(6, 2, 2)
+    packed = L.pack(x, 3)
+    assert packed.shape == (2, 12)
+    torch.testing.assert_close(packed[1], torch.cat([x[3].flatten(), x[4].flatten(), x[5].flatten()]))
+    assert L.pack(x, 1).shape == (6, 4)
+    with pytest.raises(ValueError, match="packs of 4"):
+        L.pack(x, 4)
+
+
+def test_packed_toy_critic_scores_one_per_pack():
+    from audiogan.toy.model import MLPCritic, ToyModelConfig
+
+    critic = MLPCritic(ToyModelConfig(pack=4))
+    score, feats = critic(torch.randn(16, 2))
+    assert score.shape == (4,) and feats[0].shape == (4, 200)
+    assert critic.hidden[0][0].in_features == 8

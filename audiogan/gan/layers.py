@@ -124,6 +124,18 @@ class MinibatchStdDev(nn.Module):
         return torch.cat([x, stat.to(x.dtype)], dim=1)
 
 
+def pack(x: Tensor, m: int) -> Tensor:
+    """PacGAN packing (Lin et al. 2018): ``(B, *shape) -> (B / m, m * prod(shape))``.
+
+    The critic judges ``m`` samples of the same kind at once, so a generator that drops modes shows as
+    packs with too little variety. Samples ``k*m .. k*m + m - 1`` form pack ``k``; ``m = 1`` only
+    flattens. ``B`` must be a multiple of ``m``.
+    """
+    if m < 1 or x.shape[0] % m:
+        raise ValueError(f"batch of {x.shape[0]} does not split into packs of {m}")
+    return x.reshape(x.shape[0] // m, -1)
+
+
 def fade_in(old: Tensor, new: Tensor, alpha: float) -> Tensor:
     """Blend while a new layer grows in (Karras et al. 2018): ``(1 - alpha) * old + alpha * new``."""
     return torch.lerp(old, new, alpha) if isinstance(alpha, Tensor) else old + alpha * (new - old)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..gan import MinibatchDiscrimination, linear
+from ..gan import MinibatchDiscrimination, linear, pack
 
 
 @dataclass
@@ -26,6 +26,7 @@ class ToyModelConfig:
     critic_norm: str = "none"  # none | spectral | weight (no batch norm: it breaks the per-sample GP)
     minibatch_kernels: int = 0  # > 0 adds minibatch discrimination before the critic's last layer
     minibatch_kernel_dim: int = 5
+    pack: int = 1  # PacGAN: the critic scores packs of this many samples (its input is 2 * pack wide)
 
 
 class MLPGenerator(nn.Module):
@@ -58,12 +59,13 @@ class MLPGenerator(nn.Module):
 
 
 class MLPCritic(nn.Module):
-    """``x (B, 2) -> (score (B,), [hidden features])``; no sigmoid (losses apply it where needed)."""
+    """``x (B, 2) -> (score (B / pack,), [hidden features])``; no sigmoid (losses apply it where needed)."""
 
     def __init__(self, cfg: ToyModelConfig):
         super().__init__()
         self.hidden = nn.ModuleList()
-        width = 2
+        self.pack = cfg.pack
+        width = 2 * cfg.pack
         for _ in range(cfg.critic_layers):
             self.hidden.append(nn.Sequential(linear(width, cfg.critic_hidden, norm=cfg.critic_norm),
                                              nn.LeakyReLU(0.2)))
@@ -76,6 +78,7 @@ class MLPCritic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         features = []
+        x = pack(x, self.pack)
         for layer in self.hidden:
             x = layer(x)
             features.append(x)
