@@ -34,7 +34,8 @@ def test_generator_starts_near_identity():
     assert float((g(x) - x).detach().abs().max()) < 0.05
 
 
-@pytest.mark.parametrize("cfg", [SMALL, GeneratorConfig(channels=8, strides=[4, 4], blocks=4, kernel_size=5)])
+@pytest.mark.parametrize("cfg", [SMALL, GeneratorConfig(channels=8, strides=[4, 4], blocks=4, kernel_size=5),
+                                 GeneratorConfig(channels=8, strides=[2, 4], blocks=3, upsample="transposed")])
 def test_receptive_field_matches_gradient_support(cfg):
     """The correction at one output sample depends on input within the computed field (up to one hop)."""
     g = WaveGenerator(cfg)
@@ -46,6 +47,22 @@ def test_receptive_field_matches_gradient_support(cfg):
         support = support[support != pos]  # the identity skip
         widest = max(widest, int(support.max() - support.min() + 1))
     assert abs(widest - receptive_field(cfg)) <= cfg.hop
+
+
+@pytest.mark.parametrize("upsample", ["linear", "transposed"])
+def test_decoder_adds_no_comb_of_tones(upsample):
+    """Silence in: the correction away from the edges is constant for the interpolating decoder; a
+    transposed-conv decoder turns its biases into a pattern of period hop (tones at rate / hop)."""
+    torch.manual_seed(0)
+    g = WaveGenerator(GeneratorConfig(channels=16, blocks=2, upsample=upsample))
+    with torch.no_grad():
+        middle = g(torch.zeros(1, 1, 4096))[0, 0, 1024:3072]
+        ripple = float(middle.std())
+    if upsample == "linear":
+        assert ripple < 1e-7
+    else:
+        assert ripple > 1e-5
+        assert_close(middle[:-16], middle[16:])  # exactly periodic with the hop
 
 
 def test_generator_every_depth_keeps_names_and_alpha_blends():
