@@ -34,6 +34,8 @@ def user_errors() -> Iterator[None]:
     """Turn the errors a user can cause into one line and exit code 2 (1 for I/O failures)."""
     try:
         yield
+    except typer.Exit:  # a deliberate exit code (click's Exit is a RuntimeError): not an error message
+        raise
     except (ConfigError, ValueError, KeyError) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
