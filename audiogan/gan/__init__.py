@@ -8,8 +8,8 @@ from .constraints import apply_spectral_norm, clip_weights_, drift_penalty, grad
 from .ema import EMA, swap_state
 from .fargan import FakeAsRealBuffer
 from .growth import GrowthSchedule
-from .layers import (GrowingResidualStack, MinibatchDiscrimination, MinibatchStdDev, conv, fade_in, pack,
-                     linear)
+from .layers import (GrowingResidualStack, MinibatchDiscrimination, MinibatchStdDev, conv, fade_in, linear,
+                     pack)
 from .losses import ADVERSARIAL_LOSSES, adversarial_loss, diversity_loss, feature_matching_loss
 from .schedule import OptimizerConfig, UpdateSchedule, make_optimizer, make_scheduler, preset, ttur
 from .trainer import AdversarialConfig, AdversarialTrainer, grad_norms_by_group
@@ -19,7 +19,7 @@ __all__ = [
     "ADVERSARIAL_LOSSES", "AdversarialConfig", "AdversarialTrainer", "EMA", "FakeAsRealBuffer",
     "GrowingResidualStack", "GrowthSchedule", "MinibatchDiscrimination", "MinibatchStdDev",
     "OptimizerConfig", "UpdateSchedule", "adversarial_loss", "apply_spectral_norm", "clip_weights_",
-    "conv", "diversity_loss", "drift_penalty", "fade_in", "pack", "feature_matching_loss", "grad_norms_by_group",
-    "gradient_penalty", "l2_penalty", "r1_penalty", "linear", "make_optimizer", "make_scheduler", "preset",
+    "conv", "diversity_loss", "drift_penalty", "fade_in", "feature_matching_loss", "grad_norms_by_group",
+    "gradient_penalty", "l2_penalty", "linear", "make_optimizer", "make_scheduler", "pack", "preset", "r1_penalty",
     "swap_state", "ttur", "unrolled_generator_loss",
 ]

@@ -39,6 +39,7 @@ GeneratorTerms = Callable[[Tensor, Tensor, Tensor], Mapping[str, Tensor]]
 
 CRITIC_TERMS = ("loss/critic", "loss/gp", "loss/r1", "loss/l2", "loss/drift")
 GENERATOR_TERMS = ("loss/adv", "loss/fm", "loss/div")
+LAZY_TERMS = ("loss/gp", "loss/r1")  # computed every gp_every-th iteration, weighted gp_every times
 
 
 def default_weights() -> dict[str, float]:
@@ -204,11 +205,13 @@ class AdversarialTrainer:
             return self.losses.critic(real, fake, real_target=self.config.real_target)
         return self.losses.critic(real, fake)
 
-    def _weighted(self, terms: Mapping[str, Tensor]) -> Tensor:
+    def _weighted(self, terms: Mapping[str, Tensor], scale: Mapping[str, float] | None = None) -> Tensor:
+        """``sum(weights[name] * scale[name] * term)``; ``scale`` (default 1) carries lazy regularisation."""
         unknown = [k for k in terms if k not in self.weights]
         if unknown:
             raise KeyError(f"loss terms without a weight: {unknown}; add them to config.weights")
-        return sum(self.weights[k] * v.float() for k, v in terms.items())
+        scale = scale or {}
+        return sum(self.weights[k] * scale.get(k, 1) * v.float() for k, v in terms.items())
 
     def _apply(self, total: Tensor, opt: torch.optim.Optimizer, params: list[nn.Parameter],
                name: str, penalty: Callable[[list[nn.Parameter]], Tensor] | None = None) -> tuple[bool, float]:
@@ -253,20 +256,16 @@ class AdversarialTrainer:
             fake_score, _ = self.critique(fake)
             real_score, fake_score = real_score.float(), fake_score.float()
             terms = {"loss/critic": self._critic_loss(real_score, fake_score)}
-            lazy_gp = self.step % self.config.gp_every == 0
-            if w["loss/gp"] and lazy_gp:
+            if self.step % self.config.gp_every == 0 and (w["loss/gp"] or w["loss/r1"]):
                 kw = self._growth_kwargs(self.critic_growth, self.step)
-                terms["loss/gp"] = gradient_penalty(lambda x: self.critic(x, **kw), real, fake,
-                                                    one_sided=self.config.gp_one_sided)
-            if w["loss/r1"] and lazy_gp:
-                kw = self._growth_kwargs(self.critic_growth, self.step)
-                terms["loss/r1"] = r1_penalty(lambda x: self.critic(x, **kw), real)
+                critic = lambda x: self.critic(x, **kw)  # noqa: E731
+                if w["loss/gp"]:
+                    terms["loss/gp"] = gradient_penalty(critic, real, fake, one_sided=self.config.gp_one_sided)
+                if w["loss/r1"]:
+                    terms["loss/r1"] = r1_penalty(critic, real)
             if w["loss/drift"]:
                 terms["loss/drift"] = drift_penalty(real_score)
-        total = self._weighted(terms)
-        for lazy in ("loss/gp", "loss/r1"):
-            if lazy in terms and self.config.gp_every > 1:
-                total = total + (self.config.gp_every - 1) * w[lazy] * terms[lazy]
+        total = self._weighted(terms, scale={name: self.config.gp_every for name in LAZY_TERMS})
         params = [p for p in self.critic.parameters() if p.requires_grad]
         l2_value: list[Tensor] = []
 
