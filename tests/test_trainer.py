@@ -59,6 +59,8 @@ def snapshot(*modules):
     AdversarialConfig(loss="wasserstein", fargan_count=2, ema_decay=0.9),
     AdversarialConfig(loss="nonsaturating", unrolled_steps=2, weights={"loss/fm": 1.0}),
     AdversarialConfig(loss="nonsaturating", unrolled_steps=2, unrolled_second_order=False),
+    AdversarialConfig(loss="wasserstein", instance_noise=0.1, instance_noise_steps=2, fargan_count=1,
+                      weights={"loss/gp": 1.0, "loss/fm": 1.0}),
 ])
 def test_every_option_trains(cfg):
     tr = make(cfg)
@@ -261,3 +263,67 @@ def test_lazy_gradient_penalty_every_k_iterations_with_k_times_the_weight():
     assert seen == [True, False, False, True, False, False]
     with pytest.raises(ValueError, match="gp_every"):
         AdversarialConfig(gp_every=0)
+
+
+def test_instance_noise_anneals_linearly_to_zero():
+    tr = make(AdversarialConfig(instance_noise=0.5, instance_noise_steps=4))
+    stds = []
+    for step in range(6):
+        tr.step = step
+        stds.append(tr.noise_std())
+    assert stds == pytest.approx([0.5, 0.375, 0.25, 0.125, 0.0, 0.0])
+    assert make(AdversarialConfig(instance_noise=0.3)).noise_std() == 0.3  # steps 0: constant
+    with pytest.raises(ValueError, match="instance_noise"):
+        AdversarialConfig(instance_noise=-1.0)
+
+
+class Recording(nn.Module):
+    """A linear critic that keeps every input it scores."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 1)
+        self.seen = []
+
+    def forward(self, x, **_):
+        self.seen.append(x.detach().clone())
+        return self.lin(x).squeeze(1)
+
+
+def test_instance_noise_reaches_every_critic_input_with_its_std():
+    torch.manual_seed(0)
+    g, d = Gen(), Recording()
+    cfg = AdversarialConfig(loss="wasserstein", instance_noise=0.2, instance_noise_steps=10)
+    tr = AdversarialTrainer(g, d, torch.optim.SGD(g.parameters(), lr=0.0),
+                            torch.optim.SGD(d.parameters(), lr=0.0), cfg)
+    z, real = torch.randn(20_000, 2), torch.randn(20_000, 2)
+    tr.critic_step(z, real)
+    real_seen, fake_seen = d.seen
+    with torch.no_grad():
+        fake = g(z)
+    assert (real_seen - real).std().item() == pytest.approx(0.2, rel=0.02)
+    assert (fake_seen - fake).std().item() == pytest.approx(0.2, rel=0.02)
+    d.seen.clear()
+    tr.generator_step(z, real)
+    assert (d.seen[0] - fake).std().item() == pytest.approx(0.2, rel=0.02)
+    tr.step = 10  # annealed away: the critic sees the clean batches
+    d.seen.clear()
+    tr.critic_step(z, real)
+    assert torch.equal(d.seen[0], real) and torch.allclose(d.seen[1], fake)
+
+
+def test_instance_noise_leaves_a_linear_critics_generator_gradient_unchanged():
+    # For f(x) = w.x + b the noise only adds w.n to the loss, a constant: the generator's gradient
+    # (so its Adam update) is the same as without noise.
+    updated = []
+    for sigma in (0.0, 0.7):
+        torch.manual_seed(0)
+        g, d = Gen(), Recording()
+        tr = AdversarialTrainer(g, d, make_optimizer(g.parameters(), OptimizerConfig(lr=1e-2)),
+                                make_optimizer(d.parameters(), OptimizerConfig(lr=1e-2)),
+                                AdversarialConfig(loss="wasserstein", instance_noise=sigma))
+        z, real = next(batches())
+        tr.generator_step(z, real)
+        updated.append(snapshot(g))
+    for a, b in zip(*updated):
+        torch.testing.assert_close(a, b)

@@ -65,6 +65,12 @@ class AdversarialConfig:
     # weighted gp_every times, so their average pull is the same at a fraction of the double-backward cost.
     gp_every: int = 1
     fm_paired: bool = False  # feature matching per aligned sample (transformation tasks)
+    # Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): Gaussian noise of this std (data units)
+    # on every critic input, real and fake, so the two distributions overlap and the critic's gradient
+    # reaches modes the generator has not found yet; annealed linearly to 0 over instance_noise_steps
+    # iterations (0 = kept constant).
+    instance_noise: float = 0.0
+    instance_noise_steps: int = 0
     ema_decay: float | None = None  # EMA of generator weights; None = off
     fargan_count: int = 0  # top-scoring fakes that join the next real batch (FARGAN); 0 = off
     unrolled_steps: int = 0  # Unrolled GAN k; 0 = off
@@ -80,6 +86,8 @@ class AdversarialConfig:
             raise ValueError("n_critic and n_gen must be >= 1")
         if self.gp_every < 1:
             raise ValueError("gp_every must be >= 1")
+        if self.instance_noise < 0 or self.instance_noise_steps < 0:
+            raise ValueError("instance_noise and instance_noise_steps must be >= 0")
 
 
 @contextmanager
@@ -200,6 +208,15 @@ class AdversarialTrainer:
             return out[0], list(out[1])
         return out, []
 
+    def noise_std(self) -> float:
+        """The instance-noise std at the current step (linear anneal to 0; constant when steps = 0)."""
+        sigma, steps = self.config.instance_noise, self.config.instance_noise_steps
+        return sigma * max(0.0, 1.0 - self.step / steps) if steps else sigma
+
+    def _noisy(self, x: Tensor) -> Tensor:
+        sigma = self.noise_std()
+        return x + sigma * torch.randn_like(x) if sigma > 0 else x
+
     def _critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         if self.losses.smoothing:
             return self.losses.critic(real, fake, real_target=self.config.real_target)
@@ -251,6 +268,8 @@ class AdversarialTrainer:
         with torch.no_grad(), self._autocast():
             fake = self.generate(gen_input)
         real_batch = self.fargan.mix(real)
+        clean_fake = fake
+        real, real_batch, fake = self._noisy(real), self._noisy(real_batch), self._noisy(fake)
         with self._autocast():
             real_score, _ = self.critique(real_batch)
             fake_score, _ = self.critique(fake)
@@ -281,12 +300,14 @@ class AdversarialTrainer:
         if applied and self.config.clip_value is not None:
             clip_weights_(self.critic, self.config.clip_value)
         if self.fargan.count:
-            self.fargan.select(fake, fake_score)
+            self.fargan.select(clean_fake, fake_score)
         stats = {k: float(v.detach()) for k, v in terms.items()}
         real_mean, fake_mean = float(real_score.detach().mean()), float(fake_score.detach().mean())
         stats.update({"critic/real": real_mean, "critic/fake": fake_mean, "critic/gap": real_mean - fake_mean,
                       "grad/critic": norm, "fargan/count": float(self.fargan.n_held),
                       "guard/skipped": float(self.skipped)})
+        if self.config.instance_noise:
+            stats["noise/instance"] = self.noise_std()
         return stats
 
     def generator_step(self, gen_input: Tensor, real: Tensor) -> dict[str, float]:
@@ -294,12 +315,15 @@ class AdversarialTrainer:
         w, cfg = self.weights, self.config
         unrolled = cfg.unrolled_steps > 0
         with self._autocast(), (nullcontext() if unrolled else frozen(self.critic)):
-            fake = self.generate(gen_input)
+            clean_fake = fake = self.generate(gen_input)
+            # The critic is trained on noisy inputs, so the generator is scored on noisy fakes (the noise is
+            # additive: the gradient still reaches the generator). Extra terms see the clean ones.
+            fake, real_seen = self._noisy(fake), self._noisy(real)
             if unrolled:
                 kw = self._growth_kwargs(self.critic_growth, self.step)
                 critic = self.critic if not kw else _BoundKwargs(self.critic, kw)
                 terms = {"loss/adv": unrolled_generator_loss(
-                    critic, real, fake, self._critic_loss, self.losses.generator,
+                    critic, real_seen, fake, self._critic_loss, self.losses.generator,
                     steps=cfg.unrolled_steps, lr=cfg.unrolled_lr, second_order=cfg.unrolled_second_order)}
                 fake_feats: list[Tensor] = []
                 if w["loss/fm"]:
@@ -311,12 +335,12 @@ class AdversarialTrainer:
                 terms, fake_feats = {}, []
             if w["loss/fm"]:
                 with torch.no_grad():
-                    _, real_feats = self.critique(real)
+                    _, real_feats = self.critique(real_seen)
                 terms["loss/fm"] = feature_matching_loss(real_feats, fake_feats, paired=cfg.fm_paired)
             if w["loss/div"]:
-                terms["loss/div"] = diversity_loss(fake.float(), gen_input.float())
+                terms["loss/div"] = diversity_loss(clean_fake.float(), gen_input.float())
             if self.generator_terms is not None:
-                terms.update(self.generator_terms(fake, gen_input, real))
+                terms.update(self.generator_terms(clean_fake, gen_input, real))
         total = self._weighted(terms)
         params = [p for p in self.generator.parameters() if p.requires_grad]
         applied, norm = self._apply(total, self.generator_opt, params, "generator")
