@@ -327,3 +327,19 @@ def test_instance_noise_leaves_a_linear_critics_generator_gradient_unchanged():
         updated.append(snapshot(g))
     for a, b in zip(*updated):
         torch.testing.assert_close(a, b)
+
+
+def test_adam_matches_its_update_rule_by_hand():
+    # make_optimizer may pick the fused kernel: its update must still be Adam's (Kingma & Ba 2015, alg. 1).
+    cfg = OptimizerConfig(lr=0.1, betas=(0.5, 0.9), eps=1e-8)
+    p = nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    opt = make_optimizer([p], cfg)
+    grads = [torch.tensor([0.3, -1.0, 2.0]), torch.tensor([-0.1, 0.4, 1.0])]
+    expected, m, v = p.detach().clone(), torch.zeros(3), torch.zeros(3)
+    for t, g in enumerate(grads, start=1):
+        p.grad = g.clone()
+        opt.step()
+        m = 0.5 * m + 0.5 * g
+        v = 0.9 * v + 0.1 * g * g
+        expected -= 0.1 * (m / (1 - 0.5 ** t)) / ((v / (1 - 0.9 ** t)).sqrt() + 1e-8)
+        torch.testing.assert_close(p.detach(), expected)
