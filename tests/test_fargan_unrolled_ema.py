@@ -92,3 +92,21 @@ def test_ema_formula_and_swap():
     assert not torch.equal(model.weight, ema.module.weight)
     with pytest.raises(ValueError):
         EMA(model, decay=1.0)
+
+
+def test_ema_bias_correction_is_the_normalised_weighted_mean():
+    # With correction the EMA after n updates is sum_i (1-d) d^(n-i) w_i / (1 - d^n): no share of the start.
+    model = nn.Linear(3, 2)
+    ema = EMA(model, decay=0.9, bias_correction=True)
+    seen = []
+    for _ in range(5):
+        with torch.no_grad():
+            model.weight.add_(torch.randn_like(model.weight))
+        seen.append(model.weight.detach().clone())
+        ema.update(model)
+    n, d = len(seen), 0.9
+    expected = sum((1 - d) * d ** (n - 1 - i) * w for i, w in enumerate(seen)) / (1 - d ** n)
+    assert_close(ema.module.weight, expected)
+    assert ema.updates == 5
+    plain = EMA(nn.Linear(3, 2), decay=0.9)
+    assert plain.current_decay() == 0.9

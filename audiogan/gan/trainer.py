@@ -72,6 +72,9 @@ class AdversarialConfig:
     instance_noise: float = 0.0
     instance_noise_steps: int = 0
     ema_decay: float | None = None  # EMA of generator weights; None = off
+    # Normalise the EMA by 1 - decay^n (as Adam does its moments) so a short run's average does not keep
+    # decay^n of the untrained starting weights. False reproduces models trained before this option.
+    ema_bias_correction: bool = True
     fargan_count: int = 0  # top-scoring fakes that join the next real batch (FARGAN); 0 = off
     unrolled_steps: int = 0  # Unrolled GAN k; 0 = off
     unrolled_lr: float = 1e-3
@@ -173,7 +176,8 @@ class AdversarialTrainer:
         self.schedulers = dict(schedulers or {})
         self.device = torch.device(device)
         self.losses = adversarial_loss(config.loss)
-        self.ema = EMA(generator, config.ema_decay) if config.ema_decay is not None else None
+        self.ema = (EMA(generator, config.ema_decay, bias_correction=config.ema_bias_correction)
+                    if config.ema_decay is not None else None)
         self.fargan = FakeAsRealBuffer(config.fargan_count)
         self.step = 0  # completed iterations
         self.skipped = 0  # steps dropped by the non-finite guard
@@ -383,6 +387,7 @@ class AdversarialTrainer:
             "critic_opt": self.critic_opt.state_dict(),
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items() if s is not None},
             "fargan": self.fargan.state_dict(),
+            "ema_updates": self.ema.updates if self.ema is not None else 0,
         }
 
     def load_state(self, models: Mapping[str, Mapping[str, Tensor]], training: Mapping[str, Any]) -> None:
@@ -390,6 +395,8 @@ class AdversarialTrainer:
         self.critic.load_state_dict(models["critic"], strict=True)
         if self.ema is not None:
             self.ema.load_state_dict(models["generator_ema"])
+            # Checkpoints from before the counter was saved: one update per applied generator step.
+            self.ema.updates = int(training.get("ema_updates", training["step"]))
         self.generator_opt.load_state_dict(training["generator_opt"])
         self.critic_opt.load_state_dict(training["critic_opt"])
         for k, s in training["schedulers"].items():
