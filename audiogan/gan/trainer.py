@@ -273,7 +273,7 @@ class AdversarialTrainer:
             fake = self.generate(gen_input)
         real_batch = self.fargan.mix(real)
         clean_fake = fake
-        real, real_batch, fake = self._noisy(real), self._noisy(real_batch), self._noisy(fake)
+        real_batch, fake = self._noisy(real_batch), self._noisy(fake)
         with self._autocast():
             real_score, _ = self.critique(real_batch)
             fake_score, _ = self.critique(fake)
@@ -282,6 +282,7 @@ class AdversarialTrainer:
             if self.step % self.config.gp_every == 0 and (w["loss/gp"] or w["loss/r1"]):
                 kw = self._growth_kwargs(self.critic_growth, self.step)
                 critic = lambda x: self.critic(x, **kw)  # noqa: E731
+                real = self._noisy(real)  # the penalties' real points, noised only when they are computed
                 if w["loss/gp"]:
                     terms["loss/gp"] = gradient_penalty(critic, real, fake, one_sided=self.config.gp_one_sided)
                 if w["loss/r1"]:
@@ -322,7 +323,8 @@ class AdversarialTrainer:
             clean_fake = fake = self.generate(gen_input)
             # The critic is trained on noisy inputs, so the generator is scored on noisy fakes (the noise is
             # additive: the gradient still reaches the generator). Extra terms see the clean ones.
-            fake, real_seen = self._noisy(fake), self._noisy(real)
+            fake = self._noisy(fake)
+            real_seen = self._noisy(real) if unrolled or w["loss/fm"] else real  # only these read real
             if unrolled:
                 kw = self._growth_kwargs(self.critic_growth, self.step)
                 critic = self.critic if not kw else _BoundKwargs(self.critic, kw)
