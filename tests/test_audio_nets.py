@@ -1,25 +1,29 @@
+import math
+
 import pytest
 import torch
 from torch.nn.utils import parametrize
 from torch.testing import assert_close
 
 from audiogan.audio.critic import AudioCritic, CriticConfig
-from audiogan.audio.generator import GeneratorConfig, WaveGenerator, receptive_field, valid_length
+from audiogan.audio.generator import GeneratorConfig, WaveGenerator, make_generator, receptive_field, valid_length
 from audiogan.audio.losses import log_magnitude, thresholded_stft_loss
 
 SMALL = GeneratorConfig(channels=16, strides=[2, 4], blocks=5, kernel_size=3)
+SPECTRAL = GeneratorConfig(frontend="stft", n_fft=64, channels=8, blocks=3)
 
 
-def test_default_generator_is_very_deep():
-    cfg = GeneratorConfig()
-    assert cfg.conv_layers >= 32
-    convs = [m for m in WaveGenerator(cfg).modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.ConvTranspose1d))]
-    assert len(convs) >= 32
+@pytest.mark.parametrize("frontend", ["conv", "stft"])
+def test_default_generator_is_very_deep(frontend):
+    cfg = GeneratorConfig(frontend=frontend)
+    convs = [m for m in make_generator(cfg).modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.ConvTranspose1d))]
+    assert len(convs) == cfg.conv_layers >= 32
 
 
+@pytest.mark.parametrize("cfg", [SMALL, SPECTRAL])
 @pytest.mark.parametrize("length", [1, 7, 8, 9, 100, 1001])
-def test_generator_any_length(length):
-    g = WaveGenerator(SMALL)
+def test_generator_any_length(length, cfg):
+    g = make_generator(cfg)
     x = torch.randn(2, 1, length)
     assert g(x).shape == x.shape
 
@@ -28,25 +32,44 @@ def test_valid_length():
     assert [valid_length(n, 16) for n in (1, 15, 16, 17, 1000)] == [16, 16, 16, 32, 1008]
 
 
-def test_generator_starts_near_identity():
-    g = WaveGenerator(GeneratorConfig())
+@pytest.mark.parametrize("frontend", ["conv", "stft"])
+def test_generator_starts_near_identity(frontend):
+    g = make_generator(GeneratorConfig(frontend=frontend))
     x = torch.randn(1, 1, 4000) * 0.3
     assert float((g(x) - x).detach().abs().max()) < 0.05
 
 
+def test_spectral_gain_generator_applies_its_gain_to_the_stft():
+    """The output is iSTFT(gain * STFT(x)) with gain = max_gain * sigmoid(logit + offset) in (0, max_gain),
+    checked here by forcing the last conv to a known constant logit."""
+    cfg = GeneratorConfig(frontend="stft", n_fft=64, channels=8, blocks=2, max_gain=2.0)
+    g = make_generator(cfg)
+    torch.nn.init.zeros_(g.to_gain.weight)
+    for logit, gain in ((0.0, 1.0), (math.log(3.0), 1.5), (-50.0, 0.0)):
+        torch.nn.init.constant_(g.to_gain.bias, logit)  # sigmoid(log 3 + log 1) * 2 = 1.5
+        x = torch.randn(1, 1, 1600)
+        assert_close(g(x).detach(), gain * x, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("cfg", [SMALL, GeneratorConfig(channels=8, strides=[4, 4], blocks=4, kernel_size=5),
-                                 GeneratorConfig(channels=8, strides=[2, 4], blocks=3, upsample="transposed")])
+                                 GeneratorConfig(channels=8, strides=[2, 4], blocks=3, upsample="transposed"),
+                                 SPECTRAL])
 def test_receptive_field_matches_gradient_support(cfg):
-    """The correction at one output sample depends on input within the computed field (up to one hop)."""
-    g = WaveGenerator(cfg)
+    """The correction at one output sample depends on input within the computed field (up to one hop;
+    for the STFT frontend the field counts every window in full, and Hann windows end in zeros)."""
+    g = make_generator(cfg)
     widest = 0
     for pos in range(2000, 2000 + cfg.hop * 2):
-        x = torch.zeros(1, 1, 4096, requires_grad=True)
+        # A gain's gradient through the magnitude vanishes where the STFT is 0: random input for it.
+        x = (torch.randn(1, 1, 4096) if cfg.frontend == "stft" else torch.zeros(1, 1, 4096)).requires_grad_()
         g(x)[0, 0, pos].backward()
         support = (x.grad[0, 0].abs() > 0).nonzero().flatten()
         support = support[support != pos]  # the identity skip
         widest = max(widest, int(support.max() - support.min() + 1))
-    assert abs(widest - receptive_field(cfg)) <= cfg.hop
+    if cfg.frontend == "stft":
+        assert widest <= receptive_field(cfg) <= widest + 2 * cfg.hop
+    else:
+        assert abs(widest - receptive_field(cfg)) <= cfg.hop
 
 
 @pytest.mark.parametrize("upsample", ["linear", "transposed"])

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from audiogan.audio.batch import REPORT_NAME, enhance_folder
 from audiogan.audio.data import synth_utterance
 from audiogan.audio.enhance import Enhancer, EnhancerConfig, enhance_file
-from audiogan.audio.generator import GeneratorConfig, WaveGenerator
+from audiogan.audio.generator import GeneratorConfig, make_generator
 from audiogan.audio.io import AudioError
 from audiogan.checkpoint import atomic_write_text, save_weights
 from audiogan.cli import app
@@ -17,16 +17,19 @@ from audiogan.config import ConfigError, dump_yaml
 SR = 16000
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    cfg = EnhancerConfig(name="tiny", generator=GeneratorConfig(channels=8, strides=[2, 2], blocks=3), chunk_seconds=0.05)
-    gen = WaveGenerator(cfg.generator)
+def write_model(folder, generator: GeneratorConfig, chunk_seconds: float = 0.05):
+    cfg = EnhancerConfig(name="tiny", generator=generator, chunk_seconds=chunk_seconds)
+    gen = make_generator(cfg.generator)
     for p in gen.parameters():  # make the correction visible, so tests see a real change
         p.data.mul_(3.0)
     atomic_write_text(folder / "config.yaml", dump_yaml(cfg))
     save_weights(folder / "model.safetensors", gen.state_dict())
     return folder
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return write_model(tmp_path_factory.mktemp("model"), GeneratorConfig(channels=8, strides=[2, 2], blocks=3))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,10 @@ def speech():
     return synth_utterance(1.3, SR, np.random.default_rng(4)) * 0.5
 
 
-def test_chunked_matches_whole(model_dir, speech):
+@pytest.mark.parametrize("frontend", ["conv", "stft"])
+def test_chunked_matches_whole(model_dir, speech, tmp_path, frontend):
+    if frontend == "stft":
+        model_dir = write_model(tmp_path, GeneratorConfig(frontend="stft", n_fft=128, channels=8, blocks=3), 0.1)
     small = Enhancer.from_pretrained(model_dir)
     assert small.chunk < len(speech) // 4  # many chunks
     whole = Enhancer.from_pretrained(model_dir)

@@ -57,6 +57,7 @@ def snapshot(*modules):
     AdversarialConfig(loss="lsgan", weights={"loss/fm": 1.0, "loss/div": 0.1}),
     AdversarialConfig(loss="wasserstein", clip_value=0.01),
     AdversarialConfig(loss="wasserstein", fargan_count=2, ema_decay=0.9),
+    AdversarialConfig(loss="nonsaturating", top_k=0.5, top_k_steps=2),
     AdversarialConfig(loss="nonsaturating", unrolled_steps=2, weights={"loss/fm": 1.0}),
     AdversarialConfig(loss="nonsaturating", unrolled_steps=2, unrolled_second_order=False),
     AdversarialConfig(loss="wasserstein", instance_noise=0.1, instance_noise_steps=2, fargan_count=1,
@@ -343,3 +344,33 @@ def test_adam_matches_its_update_rule_by_hand():
         v = 0.9 * v + 0.1 * g * g
         expected -= 0.1 * (m / (1 - 0.5 ** t)) / ((v / (1 - 0.9 ** t)).sqrt() + 1e-8)
         torch.testing.assert_close(p.detach(), expected)
+
+
+def test_top_k_generator_loss_reaches_only_the_best_scored_fakes():
+    # Fake j is column j of W (one-hot z), the critic f(x) = w.x + b is linear: the Wasserstein generator
+    # loss -mean_{top k} f(fake_j) has gradient -w / k on the k columns that score highest and 0 elsewhere.
+    n, k = 8, 3
+    torch.manual_seed(0)
+    g = nn.Linear(n, 2, bias=False)
+    d = Recording()
+    tr = AdversarialTrainer(g, d, torch.optim.SGD(g.parameters(), lr=0.0), torch.optim.SGD(d.parameters(), lr=0.0),
+                            AdversarialConfig(loss="wasserstein", top_k=k / n))
+    with torch.no_grad():
+        scores = d.lin.weight[0] @ g.weight  # (n,) without the bias, same order
+    best = set(scores.argsort(descending=True)[:k].tolist())
+    tr.generator_step(torch.eye(n), torch.zeros(n, 2))
+    w = d.lin.weight[0].detach()
+    for j in range(n):
+        expected = -w / k if j in best else torch.zeros(2)
+        torch.testing.assert_close(g.weight.grad[:, j], expected)
+
+
+def test_top_k_fraction_anneals_from_one():
+    tr = make(AdversarialConfig(top_k=0.5, top_k_steps=4))
+    fractions = []
+    for step in (0, 2, 4, 8):
+        tr.step = step
+        fractions.append(tr.top_k_fraction())
+    assert fractions == pytest.approx([1.0, 0.75, 0.5, 0.5])
+    with pytest.raises(ValueError, match="top_k"):
+        AdversarialConfig(top_k=0.0)

@@ -22,7 +22,7 @@ import torch
 
 from ..checkpoint import load_weights
 from ..config import ConfigError, load_config
-from .generator import GeneratorConfig, WaveGenerator, receptive_field
+from .generator import GeneratorConfig, make_generator, receptive_field
 from .io import AudioError, resample
 
 DEFAULT_MODEL = "audiogan-base"
@@ -48,7 +48,7 @@ def models_dir() -> Path:
 class Enhancer:
     """A generator ready to enhance audio: ``enhancer(x, sr) -> y`` with ``y`` shaped like ``x``."""
 
-    def __init__(self, generator: WaveGenerator, config: EnhancerConfig, device: str | torch.device = "cpu"):
+    def __init__(self, generator: torch.nn.Module, config: EnhancerConfig, device: str | torch.device = "cpu"):
         self.config = config
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
@@ -72,7 +72,7 @@ class Enhancer:
         if not cfg_path.is_file() or not weights.is_file():
             raise ConfigError(f"{folder}: not a model folder (needs config.yaml and model.safetensors)")
         config = load_config(cfg_path, EnhancerConfig)
-        generator = WaveGenerator(config.generator)
+        generator = make_generator(config.generator)
         try:
             state = load_weights(weights)
             generator.load_state_dict(state, strict=True)

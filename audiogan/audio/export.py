@@ -11,7 +11,7 @@ import yaml
 from ..checkpoint import atomic_write_text, latest_checkpoint, load_checkpoint, save_weights
 from ..config import ConfigError, dump_yaml, parse_config
 from .enhance import EnhancerConfig
-from .generator import WaveGenerator
+from .generator import make_generator
 from .train import AudioTrainConfig, run_summary
 
 
@@ -29,7 +29,7 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     cfg_text, models, state = load_checkpoint(ckpt)
     train_cfg = parse_config(yaml.safe_load(cfg_text), AudioTrainConfig, str(ckpt / "config.yaml"))
     weights = models.get("generator_ema", models["generator"])
-    WaveGenerator(train_cfg.generator).load_state_dict(weights, strict=True)  # refuse a mismatch now
+    make_generator(train_cfg.generator).load_state_dict(weights, strict=True)  # refuse a mismatch now
     config = EnhancerConfig(name=name or model_dir.name, sample_rate=train_cfg.sample_rate,
                             generator=train_cfg.generator)
     tmp = model_dir.with_name(f".{model_dir.name}.tmp")
@@ -53,7 +53,7 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
 
 def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, run: Path, notes: str) -> str:
     g = train_cfg.generator
-    params = sum(p.numel() for p in WaveGenerator(g).parameters())
+    params = sum(p.numel() for p in make_generator(g).parameters())
     last = run_summary(run)["last"]
     keys = ("loss/recon", "loss/adv", "critic/gap", "guard/skipped")
     figures = "\n".join(f"- `{k}` at the last logged step: {last[k]:.4g}" for k in keys if k in last)

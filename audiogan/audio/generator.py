@@ -47,6 +47,13 @@ class GeneratorConfig:
     dilation_cycle: int = 4  # dilations 1, 2, .., 2^(cycle-1), repeated
     norm: str = "none"  # none | weight (conv normalisation in the generator)
     upsample: str = "linear"  # linear (interpolate, then conv k=2s-1) | transposed (conv k=2s, stride s)
+    # U-Net skips: each decoder stage also receives the encoder's output at its resolution (added).
+    skips: bool = False
+    # conv: learned strided encoder/decoder around the body (WaveGenerator). stft: the body runs on STFT
+    # frames and outputs a bounded gain per time-frequency bin of the input (SpectralGainGenerator).
+    frontend: str = "conv"
+    n_fft: int = 512  # stft frontend: window (hop n_fft / 4)
+    max_gain: float = 2.0  # stft frontend: gains lie in (0, max_gain); 1 (identity) at the start
 
     def __post_init__(self) -> None:
         if self.upsample not in ("linear", "transposed"):
@@ -57,14 +64,18 @@ class GeneratorConfig:
             raise ValueError("generator.strides must be even numbers >= 2")
         if self.norm not in ("none", "weight"):
             raise ValueError("generator.norm must be none or weight")
+        if self.frontend not in ("conv", "stft"):
+            raise ValueError("generator.frontend must be conv or stft")
+        if self.n_fft < 16 or self.n_fft % 4 or self.max_gain <= 1:
+            raise ValueError("generator.n_fft must be a multiple of 4 (>= 16) and max_gain > 1")
 
     @property
     def hop(self) -> int:
-        return math.prod(self.strides)
+        return self.n_fft // 4 if self.frontend == "stft" else math.prod(self.strides)
 
     @property
     def conv_layers(self) -> int:
-        return 2 * self.blocks + 2 * len(self.strides)
+        return 2 * self.blocks + (2 if self.frontend == "stft" else 2 * len(self.strides))
 
 
 def valid_length(length: int, hop: int) -> int:
@@ -90,6 +101,10 @@ def receptive_field(cfg: GeneratorConfig, depth: int | None = None) -> int:
     frames too, then its conv (kernel 2s - 1) widens the field at the finer spacing.
     """
     depth = cfg.blocks if depth is None else depth
+    if cfg.frontend == "stft":
+        # Frames of the body's field, each n_fft wide, and the synthesis window's overlap of n_fft.
+        frames = 1 + sum((cfg.kernel_size - 1) * dilation(b, cfg.dilation_cycle) for b in range(depth))
+        return (frames - 1) * cfg.hop + 2 * cfg.n_fft
     rf, jump = 1, 1
     for s in cfg.strides:
         rf += (2 * s - 1) * jump
@@ -159,9 +174,22 @@ class WaveGenerator(nn.Module):
         length = x.shape[-1]
         h = nn.functional.pad(x, (0, valid_length(length, self.cfg.hop) - length))
         skip = h
+        encoded = []
         for layer in self.encoder:
             h = self.act(layer(h))
+            encoded.append(h)
         h = self.body(self.to_body(h), depth, alpha, fade_blocks)
         for i, layer in enumerate(self.decoder):
+            if i and self.cfg.skips:
+                h = h + encoded[-1 - i]
             h = layer(self.act(h) if i else h)
         return (skip + h)[..., :length]
+
+
+def make_generator(cfg: GeneratorConfig) -> nn.Module:
+    """The generator that ``cfg.frontend`` names; both map ``(B, 1, T) -> (B, 1, T)`` for any ``T``."""
+    if cfg.frontend == "stft":
+        from .spectral_generator import SpectralGainGenerator
+
+        return SpectralGainGenerator(cfg)
+    return WaveGenerator(cfg)

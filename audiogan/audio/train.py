@@ -26,7 +26,7 @@ from ..gan import (AdversarialConfig, AdversarialTrainer, GrowthSchedule, Optimi
                    make_optimizer, make_scheduler)
 from .critic import AudioCritic, CriticConfig
 from .data import DataConfig, EnhancementDataset, make_loader
-from .generator import GeneratorConfig, WaveGenerator
+from .generator import GeneratorConfig, make_generator
 from .losses import ReconConfig, thresholded_stft_loss, waveform_l1
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def resolve_device(name: str) -> torch.device:
 
 def build_trainer(cfg: AudioTrainConfig, device: torch.device) -> AdversarialTrainer:
     torch.manual_seed(cfg.seed)
-    generator = WaveGenerator(cfg.generator).to(device)
+    generator = make_generator(cfg.generator).to(device)
     critic = AudioCritic(cfg.critic).to(device)
     g_opt = make_optimizer(generator.parameters(), cfg.generator_opt)
     c_opt = make_optimizer(critic.parameters(), cfg.critic_opt)

@@ -76,6 +76,11 @@ class AdversarialConfig:
     # decay^n of the untrained starting weights. False reproduces models trained before this option.
     ema_bias_correction: bool = True
     fargan_count: int = 0  # top-scoring fakes that join the next real batch (FARGAN); 0 = off
+    # Top-k generator updates (Sinha et al. 2020): the adversarial loss is averaged over only this fraction
+    # of the fakes, those the critic scores highest, so samples it rates worst (between modes, say) stop
+    # pulling the generator; the fraction falls linearly from 1 over top_k_steps iterations (0 = at once).
+    top_k: float = 1.0
+    top_k_steps: int = 0
     unrolled_steps: int = 0  # Unrolled GAN k; 0 = off
     unrolled_lr: float = 1e-3
     unrolled_second_order: bool = True
@@ -91,6 +96,8 @@ class AdversarialConfig:
             raise ValueError("gp_every must be >= 1")
         if self.instance_noise < 0 or self.instance_noise_steps < 0:
             raise ValueError("instance_noise and instance_noise_steps must be >= 0")
+        if not 0 < self.top_k <= 1 or self.top_k_steps < 0:
+            raise ValueError("top_k must be in (0, 1] and top_k_steps >= 0")
 
 
 @contextmanager
@@ -217,6 +224,19 @@ class AdversarialTrainer:
         sigma, steps = self.config.instance_noise, self.config.instance_noise_steps
         return sigma * max(0.0, 1.0 - self.step / steps) if steps else sigma
 
+    def top_k_fraction(self) -> float:
+        """Fraction of fakes in the generator's adversarial loss at the current step."""
+        cfg = self.config
+        if cfg.top_k_steps == 0:
+            return cfg.top_k
+        return 1.0 - (1.0 - cfg.top_k) * min(self.step / cfg.top_k_steps, 1.0)
+
+    def _top_k(self, scores: Tensor) -> Tensor:
+        fraction = self.top_k_fraction()
+        if fraction >= 1.0:
+            return scores
+        return scores.topk(max(1, round(fraction * scores.shape[0])), dim=0).values
+
     def _noisy(self, x: Tensor) -> Tensor:
         sigma = self.noise_std()
         return x + sigma * torch.randn_like(x) if sigma > 0 else x
@@ -336,7 +356,7 @@ class AdversarialTrainer:
                     _, fake_feats = self.critique(fake)
             elif self.uses_critic:
                 fake_score, fake_feats = self.critique(fake)
-                terms = {"loss/adv": self.losses.generator(fake_score.float())} if w["loss/adv"] else {}
+                terms = {"loss/adv": self.losses.generator(self._top_k(fake_score.float()))} if w["loss/adv"] else {}
             else:
                 terms, fake_feats = {}, []
             if w["loss/fm"]:
