@@ -20,7 +20,7 @@ def test_default_generator_is_very_deep(frontend):
     assert len(convs) == cfg.conv_layers >= 32
 
 
-@pytest.mark.parametrize("cfg", [SMALL, SPECTRAL])
+@pytest.mark.parametrize("cfg", [SMALL, SPECTRAL, GeneratorConfig(channels=16, strides=[2, 4], blocks=2, skips=True)])
 @pytest.mark.parametrize("length", [1, 7, 8, 9, 100, 1001])
 def test_generator_any_length(length, cfg):
     g = make_generator(cfg)
@@ -53,7 +53,7 @@ def test_spectral_gain_generator_applies_its_gain_to_the_stft():
 
 @pytest.mark.parametrize("cfg", [SMALL, GeneratorConfig(channels=8, strides=[4, 4], blocks=4, kernel_size=5),
                                  GeneratorConfig(channels=8, strides=[2, 4], blocks=3, upsample="transposed"),
-                                 SPECTRAL])
+                                 GeneratorConfig(channels=8, strides=[4, 4], blocks=3, skips=True), SPECTRAL])
 def test_receptive_field_matches_gradient_support(cfg):
     """The correction at one output sample depends on input within the computed field (up to one hop;
     for the STFT frontend the field counts every window in full, and Hann windows end in zeros)."""
@@ -135,3 +135,21 @@ def test_log_magnitude_scale_is_fft_size_independent():
     sine = torch.sin(2 * torch.pi * 1000 * t).reshape(1, 1, -1)
     peaks = [float(log_magnitude(sine, n, 1e-4).exp().max()) for n in (256, 1024)]
     assert peaks[0] == pytest.approx(0.5, abs=0.02) and peaks[1] == pytest.approx(0.5, abs=0.02)
+
+
+def test_unet_skips_feed_the_encoder_into_the_decoder():
+    """With skips the last decoder stage reads act(h + e): h from the stage before, e the first encoder
+    stage's output at the same resolution; without, act(h)."""
+    torch.manual_seed(0)
+    plain = WaveGenerator(GeneratorConfig(channels=8, strides=[2, 4], blocks=2))
+    skipped = WaveGenerator(GeneratorConfig(channels=8, strides=[2, 4], blocks=2, skips=True))
+    skipped.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 1, 800)
+    seen, before = {}, {}
+    for name, g in (("plain", plain), ("skipped", skipped)):
+        g.decoder[0].register_forward_hook(lambda m, inp, out, name=name: before.__setitem__(name, out))
+        g.decoder[1].register_forward_pre_hook(lambda m, inp, name=name: seen.__setitem__(name, inp[0]))
+        g(x)
+    encoded = plain.act(plain.encoder[0](x))
+    assert_close(seen["plain"], plain.act(before["plain"]))
+    assert_close(seen["skipped"], plain.act(before["skipped"] + encoded))
