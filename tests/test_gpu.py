@@ -16,16 +16,17 @@ def test_training_iteration_on_cuda_with_bf16(tmp_path):
     assert np.isfinite(stats["loss/recon"]) and stats["guard/skipped"] == 0
 
 
-def test_batched_enhancement_matches_cpu():
+@pytest.mark.parametrize("frontend", ["conv", "stft"])
+def test_batched_enhancement_matches_cpu(frontend):
     from audiogan.audio.data import synth_utterance
     from audiogan.audio.enhance import Enhancer, EnhancerConfig
-    from audiogan.audio.generator import GeneratorConfig, WaveGenerator
+    from audiogan.audio.generator import GeneratorConfig, make_generator
 
-    cfg = EnhancerConfig(generator=GeneratorConfig(channels=16, blocks=4), chunk_seconds=0.25)
-    gen = WaveGenerator(cfg.generator)
+    cfg = EnhancerConfig(generator=GeneratorConfig(frontend=frontend, channels=16, blocks=4), chunk_seconds=0.25)
+    gen = make_generator(cfg.generator)
     cpu = Enhancer(gen, cfg, "cpu")
     x = synth_utterance(2.0, 16000, np.random.default_rng(0)) * 0.5
     ref = cpu.enhance_mono(x)
-    gpu = Enhancer(WaveGenerator(cfg.generator), cfg, "cuda")
+    gpu = Enhancer(make_generator(cfg.generator), cfg, "cuda")
     gpu.generator.load_state_dict(gen.state_dict())
     assert np.abs(gpu.enhance_mono(x, batch_size=16) - ref).max() < 1e-3

@@ -11,7 +11,7 @@ import yaml
 from ..checkpoint import atomic_write_text, latest_checkpoint, load_checkpoint, save_weights
 from ..config import ConfigError, dump_yaml, parse_config
 from .enhance import EnhancerConfig
-from .generator import make_generator
+from .generator import GeneratorConfig, make_generator
 from .train import AudioTrainConfig, run_summary
 
 
@@ -51,6 +51,15 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     return model_dir
 
 
+def _architecture(g: GeneratorConfig, params: int) -> str:
+    size = f"{params / 1e6:.2f} M parameters, {g.channels} channels"
+    if g.frontend == "stft":
+        return (f"a {g.conv_layers}-layer residual 1-D convolutional generator over STFT frames (n_fft {g.n_fft}, "
+                f"hop {g.hop}; {size}) that\noutputs a gain in (0, {g.max_gain:g}) per time-frequency bin of the "
+                "input, waveform in, waveform out")
+    return f"a {g.conv_layers}-layer residual 1-D convolutional waveform generator\n({size}, hop {g.hop})"
+
+
 def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, run: Path, notes: str) -> str:
     g = train_cfg.generator
     params = sum(p.numel() for p in make_generator(g).parameters())
@@ -61,8 +70,7 @@ def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, r
     sources = ", ".join(data.clean + data.degraded) or "speech-like signals rendered by audiogan"
     return f"""# {config.name}
 
-An audiogan speech enhancer: a {g.conv_layers}-layer residual 1-D convolutional waveform generator
-({params / 1e6:.2f} M parameters, hop {g.hop}, {g.channels} channels), exported with its EMA weights.
+An audiogan speech enhancer: {_architecture(g, params)}, exported with its EMA weights.
 
 - Sample rate: {config.sample_rate} Hz, mono (multichannel input is enhanced channel by channel).
 - Training: {step} iterations, data mode `{data.mode}` from {sources}; degradations
