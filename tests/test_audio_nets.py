@@ -7,7 +7,7 @@ from torch.testing import assert_close
 
 from audiogan.audio.critic import AudioCritic, CriticConfig
 from audiogan.audio.generator import GeneratorConfig, WaveGenerator, make_generator, receptive_field, valid_length
-from audiogan.audio.losses import log_magnitude, thresholded_stft_loss
+from audiogan.audio.losses import compressed_magnitude_loss, log_magnitude, thresholded_stft_loss
 
 SMALL = GeneratorConfig(channels=16, strides=[2, 4], blocks=5, kernel_size=3)
 SPECTRAL = GeneratorConfig(frontend="stft", n_fft=64, channels=8, blocks=3)
@@ -153,3 +153,21 @@ def test_unet_skips_feed_the_encoder_into_the_decoder():
     encoded = plain.act(plain.encoder[0](x))
     assert_close(seen["plain"], plain.act(before["plain"]))
     assert_close(seen["skipped"], plain.act(before["skipped"] + encoded))
+
+
+def test_compressed_magnitude_loss_matches_librosa():
+    """mean over sizes of mean((|Y|^c - |X|^c)^2), magnitudes / window sum, against librosa's STFT."""
+    import librosa
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y, x = rng.standard_normal((2, 3000)).astype(np.float32) * 0.3
+    expected = []
+    for n_fft in (256, 512):
+        window_sum = float(torch.hann_window(n_fft).sum())
+        mags = [np.abs(librosa.stft(s, n_fft=n_fft, hop_length=n_fft // 4, window="hann", pad_mode="reflect")) / window_sum
+                for s in (y, x)]
+        expected.append(np.mean((mags[0] ** 0.3 - mags[1] ** 0.3) ** 2))
+    got = compressed_magnitude_loss(torch.from_numpy(y)[None, None], torch.from_numpy(x)[None, None], [256, 512], 0.3)
+    assert float(got) == pytest.approx(float(np.mean(expected)), rel=1e-4)
+    assert float(compressed_magnitude_loss(torch.from_numpy(x)[None, None], torch.from_numpy(x)[None, None])) < 1e-10
