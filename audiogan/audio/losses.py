@@ -87,3 +87,50 @@ def compressed_magnitude_loss(output: Tensor, target: Tensor, fft_sizes: tuple[i
             mags.append(((spec.real.square() + spec.imag.square() + 1e-12).sqrt() / window.sum()).pow(power))
         total = total + (mags[0] - mags[1]).square().mean()
     return total / len(fft_sizes)
+
+
+def third_octave_matrix(sample_rate: int, n_fft: int, bands: int = 15, min_freq: float = 150.0) -> Tensor:
+    """``(bands, n_fft // 2 + 1)`` 0/1 matrix: which FFT bins fall into each one-third octave band.
+
+    Band ``k`` is centred on ``min_freq * 2^(k/3)`` with edges a sixth of an octave either side; a bin
+    belongs to the band whose edges, rounded to the nearest bins, enclose it (STOI's band split, Taal et
+    al. 2011).
+    """
+    freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * sample_rate / n_fft
+    centres = min_freq * 2.0 ** (torch.arange(bands, dtype=torch.float64) / 3)
+    lows, highs = centres * 2.0 ** (-1 / 6), centres * 2.0 ** (1 / 6)
+    matrix = torch.zeros(bands, len(freqs))
+    for k in range(bands):
+        lo = int(torch.argmin((freqs - lows[k]).abs()))
+        hi = int(torch.argmin((freqs - highs[k]).abs()))
+        matrix[k, lo:hi] = 1.0
+    return matrix
+
+
+def stoi_loss(output: Tensor, target: Tensor, sample_rate: int = 16000, segment: int = 30, eps: float = 1e-8) -> Tensor:
+    """``1 - d``, with ``d`` a differentiable short-time objective intelligibility (Taal et al. 2011).
+
+    STOI's steps at ``sample_rate`` instead of 10 kHz: Hann frames of 25.6 ms at half overlap, one-third
+    octave band envelopes (15 bands from 150 Hz), segments of ``segment`` frames (384 ms); in each
+    segment and band the output's envelope is scaled to the target's energy and clipped at 15 dB above
+    it, and ``d`` is the mean correlation of the two envelopes. Unlike ``pystoi`` it keeps silent frames
+    (training segments are short) and takes batches. The reference package ``pystoi`` measures; it is
+    not differentiable, and the differentiable ``torch_stoi`` needs torchaudio, which this project does
+    not depend on. Taking the loss on (B, 1, T) waveforms at the same rate; ``T`` must span at least
+    ``segment`` frames.
+    """
+    frame = round(0.0256 * sample_rate)
+    n_fft = 1 << (2 * frame - 1).bit_length()
+    window = torch.hann_window(frame + 2, device=output.device, dtype=torch.float32)[1:-1]  # pystoi's window
+    bands = third_octave_matrix(sample_rate, n_fft).to(output.device)
+    envelopes = []
+    for x in (output, target):
+        spec = torch.stft(x.reshape(-1, x.shape[-1]).float(), n_fft, frame // 2, win_length=frame, window=window,
+                          center=False, return_complex=True)
+        envelopes.append(torch.sqrt(bands @ (spec.real.square() + spec.imag.square()) + eps))  # (B, bands, frames)
+    y, x = (e.unfold(-1, segment, 1) for e in envelopes)  # (B, bands, segments, segment)
+    y = y * (x.square().sum(-1, keepdim=True) / (y.square().sum(-1, keepdim=True) + eps)).sqrt()
+    y = torch.minimum(y, x * (1 + 10 ** (15 / 20)))
+    x, y = x - x.mean(-1, keepdim=True), y - y.mean(-1, keepdim=True)
+    corr = (x * y).sum(-1) / (x.norm(dim=-1) * y.norm(dim=-1) + eps)
+    return 1 - corr.mean()

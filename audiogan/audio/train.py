@@ -27,10 +27,10 @@ from ..gan import (AdversarialConfig, AdversarialTrainer, GrowthSchedule, Optimi
 from .critic import AudioCritic, CriticConfig
 from .data import DataConfig, EnhancementDataset, make_loader
 from .generator import GeneratorConfig, make_generator
-from .losses import ReconConfig, compressed_magnitude_loss, thresholded_stft_loss, waveform_l1
+from .losses import ReconConfig, compressed_magnitude_loss, stoi_loss, thresholded_stft_loss, waveform_l1
 
 log = logging.getLogger(__name__)
-AUDIO_TERMS = {"loss/recon": 20.0, "loss/wave": 0.0, "loss/mag": 0.0}
+AUDIO_TERMS = {"loss/recon": 20.0, "loss/wave": 0.0, "loss/mag": 0.0, "loss/stoi": 0.0}
 
 
 def _audio_adversarial() -> AdversarialConfig:
@@ -101,6 +101,8 @@ def build_trainer(cfg: AudioTrainConfig, device: torch.device) -> AdversarialTra
             terms["loss/wave"] = waveform_l1(fake, target)
         if cfg.adversarial.weights.get("loss/mag"):
             terms["loss/mag"] = compressed_magnitude_loss(fake, target, recon.fft_sizes)
+        if cfg.adversarial.weights.get("loss/stoi"):
+            terms["loss/stoi"] = stoi_loss(fake, target, cfg.sample_rate)
         return terms
 
     return AdversarialTrainer(
