@@ -135,6 +135,23 @@ def test_bad_single_inputs_one_line_no_output(tmp_path, model_dir):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporaries left
 
 
+def test_unwritable_output_is_a_write_error(tmp_path, model_dir, monkeypatch):
+    """A failure to open the temporary output (a full or read-only disk) names the output, not the input."""
+    real = sf.SoundFile
+
+    def failing(path, mode="r", *args, **kwargs):
+        if mode == "w":
+            raise sf.LibsndfileError(2, prefix=f"Error opening {str(path)!r}: ")
+        return real(path, mode, *args, **kwargs)
+
+    _bad_inputs(tmp_path)
+    monkeypatch.setattr(sf, "SoundFile", failing)
+    out = tmp_path / "out.wav"
+    res = _cli("enhance", tmp_path / "good.wav", "-o", out, "--model", model_dir)
+    assert res.exit_code != 0 and "cannot write audio" in res.output and str(out) in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not out.exists()
+
+
 def test_existing_output_not_damaged_by_failure(tmp_path, model_dir):
     _bad_inputs(tmp_path)
     out = tmp_path / "keep.wav"

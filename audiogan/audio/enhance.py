@@ -191,6 +191,10 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
 
     try:
         atomic_write(output, write)
-    except sf.LibsndfileError as err:
-        raise AudioError(f"{source}: cannot read audio ({err})") from None
+    except sf.LibsndfileError as err:  # libsndfile names the file it failed on: the input or the temporary output
+        if str(source) in str(err):
+            raise AudioError(f"{source}: cannot read audio ({err})") from None
+        raise AudioError(f"{output}: cannot write audio ({err})") from None
+    except OSError as err:
+        raise AudioError(f"{output}: cannot write ({err.strerror or err})") from None
     return output
