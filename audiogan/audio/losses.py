@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -21,16 +22,21 @@ class ReconConfig:
     unpaired_tau: float = 0.5  # unpaired data: the output is tied to its own (degraded) input, loosely
 
 
-def log_magnitude(x: Tensor, n_fft: int, log_floor: float) -> Tensor:
-    """``log(|STFT(x)| / sum(window) + floor)`` of ``x (B, 1, T)`` or ``(B, T)``: ``(B, F, frames)``.
+def stft_magnitude(x: Tensor, n_fft: int) -> Tensor:
+    """``|STFT(x)| / sum(window)`` of ``x (B, 1, T)`` or ``(B, T)``: ``(B, F, frames)`` (Hann, hop n_fft / 4).
 
     Dividing by the window's sum makes a full-scale sinusoid read about 0.5 at every FFT size, so one
-    floor and one threshold serve all resolutions.
+    floor and one threshold serve all resolutions. The 1e-12 under the root keeps the gradient finite
+    at silent bins.
     """
     window = torch.hann_window(n_fft, device=x.device, dtype=torch.float32)
     spec = torch.stft(x.reshape(-1, x.shape[-1]).float(), n_fft, n_fft // 4, window=window, return_complex=True)
-    mag = (spec.real.pow(2) + spec.imag.pow(2) + 1e-12).sqrt() / window.sum()
-    return torch.log(mag + log_floor)
+    return (spec.real.square() + spec.imag.square() + 1e-12).sqrt() / window.sum()
+
+
+def log_magnitude(x: Tensor, n_fft: int, log_floor: float) -> Tensor:
+    """``log(|STFT(x)| / sum(window) + floor)`` (see :func:`stft_magnitude`): ``(B, F, frames)``."""
+    return torch.log(stft_magnitude(x, n_fft) + log_floor)
 
 
 def thresholded_stft_loss(output: Tensor, target: Tensor, tau: float = 0.1,
@@ -71,7 +77,7 @@ def compressed_magnitude_loss(output: Tensor, target: Tensor, fft_sizes: tuple[i
     "Exploring tradeoffs in models for low-latency speech enhancement"; Braun & Tashev 2021). Unlike the
     log distance it weighs a bin by its level, so errors in loud speech count more than errors at the
     noise floor, as intelligibility measures (STOI) and PESQ weigh them. Magnitudes are divided by the
-    window's sum, as in :func:`log_magnitude`.
+    window's sum (:func:`stft_magnitude`).
 
     Args:
         output, target: ``(B, 1, T)`` waveforms at the same rate.
@@ -80,21 +86,18 @@ def compressed_magnitude_loss(output: Tensor, target: Tensor, fft_sizes: tuple[i
     """
     total = output.new_zeros((), dtype=torch.float32)
     for n_fft in fft_sizes:
-        window = torch.hann_window(n_fft, device=output.device, dtype=torch.float32)
-        mags = []
-        for x in (output, target):
-            spec = torch.stft(x.reshape(-1, x.shape[-1]).float(), n_fft, n_fft // 4, window=window, return_complex=True)
-            mags.append(((spec.real.square() + spec.imag.square() + 1e-12).sqrt() / window.sum()).pow(power))
-        total = total + (mags[0] - mags[1]).square().mean()
+        diff = stft_magnitude(output, n_fft).pow(power) - stft_magnitude(target, n_fft).pow(power)
+        total = total + diff.square().mean()
     return total / len(fft_sizes)
 
 
+@functools.lru_cache(maxsize=8)
 def third_octave_matrix(sample_rate: int, n_fft: int, bands: int = 15, min_freq: float = 150.0) -> Tensor:
     """``(bands, n_fft // 2 + 1)`` 0/1 matrix: which FFT bins fall into each one-third octave band.
 
     Band ``k`` is centred on ``min_freq * 2^(k/3)`` with edges a sixth of an octave either side; a bin
     belongs to the band whose edges, rounded to the nearest bins, enclose it (STOI's band split, Taal et
-    al. 2011).
+    al. 2011). Cached: the loss asks for it on every step; callers must not modify it in place.
     """
     freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * sample_rate / n_fft
     centres = min_freq * 2.0 ** (torch.arange(bands, dtype=torch.float64) / 3)
