@@ -37,19 +37,46 @@ def test_same_seed_same_samples(tmp_path):
     assert np.array_equal(np.load(tmp_path / "a/samples.npy"), np.load(tmp_path / "b/samples.npy"))
 
 
+def _one_step_recipes(tmp_path, monkeypatch, names):
+    """Copies of the named recipes, cut to one iteration, as the only recipes the toy package sees."""
+    import yaml
+
+    import audiogan.toy.train as tt
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    for name in names:
+        data = yaml.safe_load((tt.RECIPE_DIR / f"{name}.yaml").read_text())
+        (recipes / f"{name}.yaml").write_text(yaml.safe_dump({**data, "iterations": 1}))
+    monkeypatch.setattr(tt, "RECIPE_DIR", recipes)
+    return recipes
+
+
 def test_ablate_tables_and_resume(tmp_path, monkeypatch):
+    import yaml
+
     import audiogan.toy.ablate as ab
-    monkeypatch.setattr(ab, "_run", lambda d, r, s, o: train_toy(d, r, s, o, iterations=1))
+    recipes = _one_step_recipes(tmp_path, monkeypatch, ["nonsat", "wgan-gp"])
     monkeypatch.setattr(ab, "ProcessPoolExecutor", _InlineExecutor)
-    table = ablate("ring", 2, tmp_path, recipes=["nonsat", "wgan-gp"], workers=1)
+    out = tmp_path / "out"
+    table = ablate("ring", 2, out, workers=1)
     assert set(table) == {"nonsat", "wgan-gp"} and table["nonsat"]["runs"] == 2
-    md = (tmp_path / "table.md").read_text()
+    md = (out / "table.md").read_text()
     assert "| nonsat |" in md and "| wgan-gp |" in md
-    assert json.loads((tmp_path / "table.json").read_text())["seeds"] == 2
-    assert (tmp_path / "panels.png").stat().st_size > 0
-    stamp = (tmp_path / "runs/nonsat/seed_1/metrics.json").stat().st_mtime_ns
-    ablate("ring", 2, tmp_path, recipes=["nonsat"], workers=1)  # finished runs are skipped
-    assert (tmp_path / "runs/nonsat/seed_1/metrics.json").stat().st_mtime_ns == stamp
+    assert json.loads((out / "table.json").read_text())["seeds"] == 2
+    assert (out / "panels.png").stat().st_size > 0
+
+    def stamp(recipe):
+        return (out / f"runs/{recipe}/seed_1/metrics.json").stat().st_mtime_ns
+
+    before = {r: stamp(r) for r in ("nonsat", "wgan-gp")}
+    recipe = yaml.safe_load((recipes / "nonsat.yaml").read_text())
+    (recipes / "nonsat.yaml").write_text(yaml.safe_dump({**recipe, "description": "reworded"}))
+    ablate("ring", 2, out, workers=1)  # finished runs of an unchanged method are skipped
+    assert {r: stamp(r) for r in before} == before
+    (recipes / "nonsat.yaml").write_text(yaml.safe_dump({**recipe, "batch_size": 32}))
+    ablate("ring", 2, out, workers=1)  # a changed method is trained again
+    assert stamp("nonsat") != before["nonsat"] and stamp("wgan-gp") == before["wgan-gp"]
+    assert load_recipe(str(out / "runs/nonsat/seed_1/config.yaml")).batch_size == 32
 
 
 class _InlineExecutor:

@@ -2,7 +2,8 @@
 
 Layout of ``OUT``::
 
-    OUT/runs/<recipe>/seed_<n>/   what ``audiogan toy train`` writes (skipped when metrics.json exists)
+    OUT/runs/<recipe>/seed_<n>/   what ``audiogan toy train`` writes (skipped when it finished with the
+                                  recipe as it is now; rerun when the recipe file has changed since)
     OUT/table.md, OUT/table.json  per recipe: mean and std of modes, HQ %, reverse KL, wall time
     OUT/panels.png                one panel of samples per recipe (seed 1)
 """
@@ -20,7 +21,8 @@ import numpy as np
 
 from ..checkpoint import atomic_write_text
 from .mixtures import get_mixture
-from .train import recipe_names, train_toy
+from ..config import load_config
+from .train import ToyRecipe, load_recipe, recipe_names, same_method, train_toy
 
 METRICS = ("modes", "hq", "reverse_kl", "wall_s")
 
@@ -39,6 +41,17 @@ def run_dir(out: Path, recipe: str, seed: int) -> Path:
     return out / "runs" / recipe / f"seed_{seed}"
 
 
+def is_current(run: Path, recipe: str) -> bool:
+    """Whether ``run`` finished with the training method that ``recipe`` names today."""
+    if not (run / "metrics.json").exists():
+        return False
+    try:
+        used = load_config(run / "config.yaml", ToyRecipe)
+    except ValueError:  # ConfigError included: an unreadable config means an unknown method
+        return False
+    return same_method(used, load_recipe(recipe))
+
+
 def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = None, workers: int = 2,
            on_done: Callable[[dict], None] | None = None) -> dict[str, dict[str, float]]:
     """Train every ``(recipe, seed)`` not yet done, then write the tables and the panel figure."""
@@ -49,7 +62,7 @@ def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = Non
         raise ValueError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(recipe_names())}")
     out = Path(out)
     jobs = [(r, s) for r in names for s in range(1, seeds + 1)
-            if not (run_dir(out, r, s) / "metrics.json").exists()]
+            if not is_current(run_dir(out, r, s), r)]
     if jobs:
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=_init_worker) as pool:

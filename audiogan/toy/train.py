@@ -38,18 +38,24 @@ class ToyRecipe(pydantic.BaseModel):
     log_every: int = 250
 
 
-def recipe_names(directory: Path = RECIPE_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.yaml"))
+def recipe_names(directory: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (directory or RECIPE_DIR).glob("*.yaml"))
 
 
-def load_recipe(name: str, directory: Path = RECIPE_DIR) -> ToyRecipe:
+def load_recipe(name: str, directory: Path | None = None) -> ToyRecipe:
     """The recipe called ``name`` (a file in ``configs/toy/``) or a path to a YAML file."""
+    directory = directory or RECIPE_DIR
     path = Path(name)
     if path.suffix in (".yaml", ".yml") and path.exists():
         return load_config(path, ToyRecipe)
     if name not in recipe_names(directory):
         raise ValueError(f"unknown recipe {name!r}; valid: {', '.join(recipe_names(directory))}")
     return load_config(directory / f"{name}.yaml", ToyRecipe)
+
+
+def same_method(a: ToyRecipe, b: ToyRecipe) -> bool:
+    """Whether two recipes train the same way (they may differ in their description only)."""
+    return a.model_copy(update={"description": ""}) == b.model_copy(update={"description": ""})
 
 
 def _batches(mixture: Mixture, recipe: ToyRecipe, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
