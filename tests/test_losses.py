@@ -87,3 +87,45 @@ def test_diversity_loss_formula():
     assert_close(losses.diversity_loss(fake, noise, eps=0.0), torch.tensor(1 / 0.75))
     # Spreading the outputs lowers the loss.
     assert losses.diversity_loss(2 * fake, noise) < losses.diversity_loss(fake, noise)
+
+
+def _mmd_by_loops(x, y, bandwidths):
+    """The unbiased MMD^2 estimate written out pair by pair (Gretton et al. 2012, eq. 3)."""
+    import math
+
+    def k(a, b):
+        d2 = sum((ai - bi) ** 2 for ai, bi in zip(a, b))
+        return sum(math.exp(-d2 / (2 * s * s)) for s in bandwidths)
+
+    n, m = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(a, b) for a in x for b in y) / (n * m)
+    return xx + yy - 2 * xy
+
+
+def test_mmd_loss_matches_pairwise_sum():
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(6, 3, generator=g), torch.randn(5, 3, generator=g) + 0.5
+    expected = _mmd_by_loops(real.tolist(), fake.tolist(), (0.5, 2.0))
+    assert abs(float(losses.mmd_loss(real, fake, (0.5, 2.0))) - expected) < 1e-5
+    # Images are compared as vectors.
+    assert_close(losses.mmd_loss(real.view(6, 1, 3), fake.view(5, 3, 1), (0.5, 2.0)),
+                 losses.mmd_loss(real, fake, (0.5, 2.0)))
+
+
+def test_mmd_loss_separates_distributions_and_its_gradient_descends():
+    g = torch.Generator().manual_seed(1)
+    real = torch.randn(400, 2, generator=g)
+    same, shifted = torch.randn(400, 2, generator=g), torch.randn(400, 2, generator=g) + 1.0
+    assert abs(float(losses.mmd_loss(real, same, (1.0,)))) < 0.01  # unbiased: about 0 for equal laws
+    assert float(losses.mmd_loss(real, shifted, (1.0,))) > 0.1
+    fake = shifted[:50].clone().requires_grad_(True)
+    losses.mmd_loss(real, fake, (0.5, 2.0)).backward()
+    stepped = fake.detach() - 5.0 * fake.grad
+    assert losses.mmd_loss(real, stepped, (0.5, 2.0)) < losses.mmd_loss(real, fake.detach(), (0.5, 2.0))
+    assert stepped.mean(0).norm() < fake.detach().mean(0).norm()  # the batch moved toward the real one
+    with pytest.raises(ValueError):
+        losses.mmd_loss(real[:1], fake, (1.0,))
+    with pytest.raises(ValueError):
+        losses.mmd_loss(real, fake, ())

@@ -56,6 +56,7 @@ def snapshot(*modules):
     AdversarialConfig(loss="hinge", weights={"loss/l2": 1e-3, "loss/drift": 1e-3}),
     AdversarialConfig(loss="lsgan", weights={"loss/fm": 1.0, "loss/div": 0.1}),
     AdversarialConfig(loss="wasserstein", clip_value=0.01),
+    AdversarialConfig(loss="nonsaturating", weights={"loss/mmd": 10.0}, mmd_bandwidths=(0.5, 1.0)),
     AdversarialConfig(loss="wasserstein", fargan_count=2, ema_decay=0.9),
     AdversarialConfig(loss="nonsaturating", top_k=0.5, top_k_steps=2),
     AdversarialConfig(loss="nonsaturating", unrolled_steps=2, weights={"loss/fm": 1.0}),

@@ -10,7 +10,8 @@ from .fargan import FakeAsRealBuffer
 from .growth import GrowthSchedule
 from .layers import (GrowingResidualStack, MinibatchDiscrimination, MinibatchStdDev, conv, fade_in, linear,
                      pack)
-from .losses import ADVERSARIAL_LOSSES, adversarial_loss, diversity_loss, feature_matching_loss
+from .losses import (ADVERSARIAL_LOSSES, adversarial_loss, diversity_loss, feature_matching_loss,
+                     mmd_loss)
 from .schedule import OptimizerConfig, UpdateSchedule, make_optimizer, make_scheduler, preset, ttur
 from .trainer import AdversarialConfig, AdversarialTrainer, grad_norms_by_group
 from .unrolled import unrolled_generator_loss
@@ -20,6 +21,7 @@ __all__ = [
     "GrowingResidualStack", "GrowthSchedule", "MinibatchDiscrimination", "MinibatchStdDev",
     "OptimizerConfig", "UpdateSchedule", "adversarial_loss", "apply_spectral_norm", "clip_weights_",
     "conv", "diversity_loss", "drift_penalty", "fade_in", "feature_matching_loss", "grad_norms_by_group",
-    "gradient_penalty", "l2_penalty", "linear", "make_optimizer", "make_scheduler", "pack", "preset", "r1_penalty",
+    "gradient_penalty", "l2_penalty", "linear", "make_optimizer", "make_scheduler", "mmd_loss", "pack",
+    "preset", "r1_penalty",
     "swap_state", "ttur", "unrolled_generator_loss",
 ]

@@ -9,8 +9,8 @@ One *iteration* = ``n_critic`` critic steps, then ``n_gen`` generator steps, eac
 
 Loss terms are a dict keyed by their logged names; the total is ``sum(weights[name] * term)`` and a
 term whose weight is 0 is not computed. Critic terms: ``loss/critic`` (adversarial), ``loss/gp``, ``loss/r1``,
-``loss/l2``, ``loss/drift``. Generator terms: ``loss/adv``, ``loss/fm``, ``loss/div``, plus whatever the
-application's ``generator_terms`` callback returns (the enhancer's ``loss/recon``).
+``loss/l2``, ``loss/drift``. Generator terms: ``loss/adv``, ``loss/fm``, ``loss/div``, ``loss/mmd``, plus
+whatever the application's ``generator_terms`` callback returns (the enhancer's ``loss/recon``).
 
 A step whose loss or gradient is not finite is skipped (no optimizer, scheduler or EMA update) and
 counted in ``guard/skipped``. On CUDA the forward passes run under bf16 autocast. Nothing here knows
@@ -30,7 +30,7 @@ from .constraints import clip_weights_, drift_penalty, gradient_penalty, l2_pena
 from .ema import EMA
 from .fargan import FakeAsRealBuffer
 from .growth import GrowthSchedule
-from .losses import adversarial_loss, diversity_loss, feature_matching_loss
+from .losses import adversarial_loss, diversity_loss, feature_matching_loss, mmd_loss
 from .unrolled import unrolled_generator_loss
 
 Tensor = torch.Tensor
@@ -38,13 +38,13 @@ Batch = tuple[Tensor, Tensor]
 GeneratorTerms = Callable[[Tensor, Tensor, Tensor], Mapping[str, Tensor]]
 
 CRITIC_TERMS = ("loss/critic", "loss/gp", "loss/r1", "loss/l2", "loss/drift")
-GENERATOR_TERMS = ("loss/adv", "loss/fm", "loss/div")
+GENERATOR_TERMS = ("loss/adv", "loss/fm", "loss/div", "loss/mmd")
 LAZY_TERMS = ("loss/gp", "loss/r1")  # computed every gp_every-th iteration, weighted gp_every times
 
 
 def default_weights() -> dict[str, float]:
     return {"loss/critic": 1.0, "loss/gp": 0.0, "loss/r1": 0.0, "loss/l2": 0.0, "loss/drift": 0.0,
-            "loss/adv": 1.0, "loss/fm": 0.0, "loss/div": 0.0}
+            "loss/adv": 1.0, "loss/fm": 0.0, "loss/div": 0.0, "loss/mmd": 0.0}
 
 
 @dataclass
@@ -65,6 +65,8 @@ class AdversarialConfig:
     # weighted gp_every times, so their average pull is the same at a fraction of the double-backward cost.
     gp_every: int = 1
     fm_paired: bool = False  # feature matching per aligned sample (transformation tasks)
+    # Kernel widths (data units) of the loss/mmd term: MMD between the real and the fake batch.
+    mmd_bandwidths: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5)
     # Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): Gaussian noise of this std (data units)
     # on every critic input, real and fake, so the two distributions overlap and the critic's gradient
     # reaches modes the generator has not found yet; annealed linearly to 0 over instance_noise_steps
@@ -365,6 +367,8 @@ class AdversarialTrainer:
                 terms["loss/fm"] = feature_matching_loss(real_feats, fake_feats, paired=cfg.fm_paired)
             if w["loss/div"]:
                 terms["loss/div"] = diversity_loss(clean_fake.float(), gen_input.float())
+            if w["loss/mmd"]:
+                terms["loss/mmd"] = mmd_loss(real, clean_fake, cfg.mmd_bandwidths)
             if self.generator_terms is not None:
                 terms.update(self.generator_terms(clean_fake, gen_input, real))
         total = self._weighted(terms)
