@@ -13,6 +13,9 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing as mp
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Sequence
@@ -31,6 +34,15 @@ def _init_worker() -> None:
     import torch
 
     torch.set_num_threads(1)  # one process per core beats threads for these small MLPs
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Stop this worker once the process that started it is gone (killed ``ablate``: no orphans left
+    training in the background); the unfinished run leaves no metrics.json, so a rerun redoes it."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os._exit(1)
 
 
 def _run(data: str, recipe: str, seed: int, out: str) -> dict:
