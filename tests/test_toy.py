@@ -145,3 +145,41 @@ def test_generator_without_batchnorm_starts_at_unit_scale():
     with torch.no_grad():
         out = MLPGenerator(ToyModelConfig(generator_batchnorm=False))(torch.randn(1000, 2))
     assert 0.2 < float(out.std()) < 5.0
+
+
+def test_ablate_workers_exit_with_their_parent(tmp_path):
+    """A killed ``ablate`` leaves no worker behind training in the background."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, os, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from audiogan.toy.ablate import _init_worker\n"
+        "if __name__ == '__main__':\n"
+        "    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=_init_worker) as pool:\n"
+        "        print(pool.submit(os.getpid).result(), flush=True)\n"
+        "        pool.submit(time.sleep, 120)\n"
+        "        time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        stat = f"/proc/{worker}/stat"
+        if os.path.exists(stat) and open(stat).read().rsplit(")", 1)[1].split()[0] == "Z":
+            return  # exited; only waiting to be reaped by whoever adopted it
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError("the worker outlived its parent")
