@@ -23,8 +23,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..checkpoint import atomic_write_text
-from .mixtures import get_mixture
 from ..config import load_config
+from .mixtures import get_mixture
 from .train import ToyRecipe, load_recipe, recipe_names, same_method, train_toy
 
 METRICS = ("modes", "hq", "reverse_kl", "wall_s")
@@ -53,15 +53,15 @@ def run_dir(out: Path, recipe: str, seed: int) -> Path:
     return out / "runs" / recipe / f"seed_{seed}"
 
 
-def is_current(run: Path, recipe: str) -> bool:
-    """Whether ``run`` finished with the training method that ``recipe`` names today."""
+def is_current(run: Path, recipe: ToyRecipe) -> bool:
+    """Whether ``run`` finished with the training method of ``recipe`` (the recipe file as it is today)."""
     if not (run / "metrics.json").exists():
         return False
     try:
         used = load_config(run / "config.yaml", ToyRecipe)
     except ValueError:  # ConfigError included: an unreadable config means an unknown method
         return False
-    return same_method(used, load_recipe(recipe))
+    return same_method(used, recipe)
 
 
 def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = None, workers: int = 2,
@@ -73,8 +73,9 @@ def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = Non
     if unknown:
         raise ValueError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(recipe_names())}")
     out = Path(out)
+    current = {r: load_recipe(r) for r in names}
     jobs = [(r, s) for r in names for s in range(1, seeds + 1)
-            if not is_current(run_dir(out, r, s), r)]
+            if not is_current(run_dir(out, r, s), current[r])]
     if jobs:
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=_init_worker) as pool:
