@@ -375,3 +375,28 @@ def test_top_k_fraction_anneals_from_one():
     assert fractions == pytest.approx([1.0, 0.75, 0.5, 0.5])
     with pytest.raises(ValueError, match="top_k"):
         AdversarialConfig(top_k=0.0)
+
+
+@pytest.mark.parametrize("cfg", [
+    AdversarialConfig(loss="nonsaturating", weights={"loss/r1": 1.0, "loss/fm": 1.0}, ema_decay=0.9),
+    AdversarialConfig(loss="wasserstein", weights={"loss/gp": 10.0}, fargan_count=1),
+])
+def test_reuse_fakes_is_the_plain_update_with_both_steps_on_one_batch(cfg):
+    """With ``reuse_fakes`` an iteration draws one batch and runs the generator once; its result equals
+    the plain iteration given that batch for both steps (the generator is unchanged between them)."""
+    data = list(itertools.islice(batches(), 4))
+    reuse = make(AdversarialConfig(**{**cfg.__dict__, "reuse_fakes": True}))
+    calls = []
+    reuse.generator.register_forward_hook(lambda *_: calls.append(1))
+    plain = make(cfg)
+    for i, batch in enumerate(data):
+        torch.manual_seed(i)  # the same interpolation draws for the gradient penalty
+        reuse.train_iteration(iter([batch]))
+        torch.manual_seed(i)
+        plain.train_iteration(iter([batch, batch]))
+    assert len(calls) == len(data)
+    for (k, va), vb in zip(reuse.model_state().items(), plain.model_state().values()):
+        for n in va:
+            torch.testing.assert_close(va[n], vb[n], rtol=1e-5, atol=1e-6, msg=f"{k}.{n}")
+    with pytest.raises(ValueError, match="reuse_fakes"):
+        AdversarialConfig(reuse_fakes=True, n_critic=2)

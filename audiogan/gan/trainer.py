@@ -1,7 +1,8 @@
 """The adversarial training step that every application (audio, image, 2-D) uses.
 
 One *iteration* = ``n_critic`` critic steps, then ``n_gen`` generator steps, each on a fresh batch
-``(gen_input, real)`` from the application's iterator:
+``(gen_input, real)`` from the application's iterator (with ``reuse_fakes``, one batch and one generator
+forward serve both steps):
 
 - ``gen_input``: what the generator reads (noise for the 2-D and image GANs, degraded audio for the
   enhancer);
@@ -87,6 +88,10 @@ class AdversarialConfig:
     unrolled_lr: float = 1e-3
     unrolled_second_order: bool = True
     max_grad_norm: float | None = None  # clip gradient norm (both networks); None = off
+    # One generator forward per iteration instead of two (as in PyTorch's DCGAN example): the critic step
+    # trains on the detached fakes, then the generator step scores the same fakes, graph kept, with the
+    # updated critic. Same update rule on one batch instead of two; needs n_critic = n_gen = 1.
+    reuse_fakes: bool = False
     bf16_autocast: bool = True  # only takes effect on CUDA
 
     def __post_init__(self) -> None:
@@ -100,6 +105,8 @@ class AdversarialConfig:
             raise ValueError("instance_noise and instance_noise_steps must be >= 0")
         if not 0 < self.top_k <= 1 or self.top_k_steps < 0:
             raise ValueError("top_k must be in (0, 1] and top_k_steps >= 0")
+        if self.reuse_fakes and (self.n_critic, self.n_gen) != (1, 1):
+            raise ValueError("reuse_fakes needs n_critic = n_gen = 1")
 
 
 @contextmanager
@@ -288,11 +295,14 @@ class AdversarialTrainer:
         return tuple(t.to(self.device, non_blocking=True) for t in batch)  # type: ignore[return-value]
 
     # -- steps --------------------------------------------------------------------------------
-    def critic_step(self, gen_input: Tensor, real: Tensor) -> dict[str, float]:
+    def critic_step(self, gen_input: Tensor, real: Tensor, fake: Tensor | None = None) -> dict[str, float]:
+        """One critic update; ``fake`` (optional) is the generator's output for ``gen_input``, already made."""
         gen_input, real = self._to((gen_input, real))
         w = self.weights
-        with torch.no_grad(), self._autocast():
-            fake = self.generate(gen_input)
+        if fake is None:
+            with torch.no_grad(), self._autocast():
+                fake = self.generate(gen_input)
+        fake = fake.detach()
         real_batch = self.fargan.mix(real)
         clean_fake = fake
         real_batch, fake = self._noisy(real_batch), self._noisy(fake)
@@ -337,12 +347,13 @@ class AdversarialTrainer:
             stats["noise/instance"] = self.noise_std()
         return stats
 
-    def generator_step(self, gen_input: Tensor, real: Tensor) -> dict[str, float]:
+    def generator_step(self, gen_input: Tensor, real: Tensor, fake: Tensor | None = None) -> dict[str, float]:
+        """One generator update; ``fake`` (optional) is ``generate(gen_input)`` with its graph, already made."""
         gen_input, real = self._to((gen_input, real))
         w, cfg = self.weights, self.config
         unrolled = cfg.unrolled_steps > 0
         with self._autocast(), (nullcontext() if unrolled else frozen(self.critic)):
-            clean_fake = fake = self.generate(gen_input)
+            clean_fake = fake = self.generate(gen_input) if fake is None else fake
             # The critic is trained on noisy inputs, so the generator is scored on noisy fakes (the noise is
             # additive: the gradient still reaches the generator). Extra terms see the clean ones.
             fake = self._noisy(fake)
@@ -385,10 +396,17 @@ class AdversarialTrainer:
     def train_iteration(self, batches: Iterator[Batch]) -> dict[str, float]:
         """``n_critic`` critic steps then ``n_gen`` generator steps; returns the last stats of each."""
         stats: dict[str, float] = {}
-        for _ in range(self.config.n_critic if self.uses_critic else 0):
-            stats.update(self.critic_step(*next(batches)))
-        for _ in range(self.config.n_gen):
-            stats.update(self.generator_step(*next(batches)))
+        if self.config.reuse_fakes and self.uses_critic:
+            gen_input, real = self._to(next(batches))
+            with self._autocast():
+                fake = self.generate(gen_input)
+            stats.update(self.critic_step(gen_input, real, fake))
+            stats.update(self.generator_step(gen_input, real, fake))
+        else:
+            for _ in range(self.config.n_critic if self.uses_critic else 0):
+                stats.update(self.critic_step(*next(batches)))
+            for _ in range(self.config.n_gen):
+                stats.update(self.generator_step(*next(batches)))
         for name, schedule in (("generator", self.generator_growth), ("critic", self.critic_growth)):
             if schedule is not None:
                 depth, alpha = schedule(self.step)
