@@ -147,6 +147,22 @@ def test_generator_without_batchnorm_starts_at_unit_scale():
     assert 0.2 < float(out.std()) < 5.0
 
 
+def test_generator_without_batchnorm_is_not_positively_homogeneous_at_init():
+    """The first layer's random bias puts ReLU kinks off the origin: G(2 z) differs from 2 G(z)."""
+    import torch
+
+    from audiogan.toy.model import MLPGenerator, ToyModelConfig
+
+    torch.manual_seed(0)
+    generator = MLPGenerator(ToyModelConfig(generator_batchnorm=False))
+    z = torch.randn(1000, 2)
+    with torch.no_grad():
+        gap = (generator(2 * z) - 2 * generator(z)).abs().mean() / (2 * generator(z)).abs().mean()
+        bias = generator.net[0].bias
+    assert float(gap) > 0.1
+    assert 0.7 < float(bias.std()) < 1.3 and abs(float(bias.mean())) < 0.2
+
+
 def test_ablate_workers_exit_with_their_parent(tmp_path):
     """A killed ``ablate`` leaves no worker behind training in the background."""
     import os

@@ -49,10 +49,16 @@ class MLPGenerator(nn.Module):
             # ReLU layer: from 2-D noise the untrained generator's outputs then sit within ~0.02 of one
             # point and training drifts that collapsed blob around. He init (He et al. 2015) keeps unit
             # scale. With batch norm the scale is restored at every layer, so the default is kept there.
-            for layer in self.net:
-                if isinstance(layer, nn.Linear):
-                    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                    nn.init.zeros_(layer.bias)
+            # Biases: with all of them zero the network is positively homogeneous (G(a z) = a G(z) for
+            # a > 0), so every ReLU kink lies on a ray through the origin and the map is linear on angular
+            # sectors of the noise plane: splitting the noise radially into separate modes must wait
+            # for the biases to grow. A unit-normal first-layer bias spreads the first layer's kinks over
+            # the noise's support from the start (and with them every later layer's); the rest stay 0.
+            linears = [layer for layer in self.net if isinstance(layer, nn.Linear)]
+            for layer in linears:
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+            nn.init.normal_(linears[0].bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
