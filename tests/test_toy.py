@@ -199,3 +199,14 @@ def test_ablate_workers_exit_with_their_parent(tmp_path):
         time.sleep(0.2)
     os.kill(worker, signal.SIGKILL)
     raise AssertionError("the worker outlived its parent")
+
+
+def test_flush_denormals_inside_the_block_only():
+    import torch
+
+    from audiogan.toy.train import flush_denormals
+
+    tiny = torch.tensor([1e-40])  # a float32 subnormal
+    with flush_denormals():
+        assert float(tiny * 1.0) == 0.0
+    assert float(tiny * 1.0) > 0.0
