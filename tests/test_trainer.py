@@ -1,4 +1,5 @@
 import itertools
+from dataclasses import replace
 
 import pytest
 import torch
@@ -385,7 +386,7 @@ def test_reuse_fakes_is_the_plain_update_with_both_steps_on_one_batch(cfg):
     """With ``reuse_fakes`` an iteration draws one batch and runs the generator once; its result equals
     the plain iteration given that batch for both steps (the generator is unchanged between them)."""
     data = list(itertools.islice(batches(), 4))
-    reuse = make(AdversarialConfig(**{**cfg.__dict__, "reuse_fakes": True}))
+    reuse = make(replace(cfg, reuse_fakes=True))
     calls = []
     reuse.generator.register_forward_hook(lambda *_: calls.append(1))
     plain = make(cfg)
