@@ -79,7 +79,7 @@ def toy_ablate(
     seeds: int = typer.Option(10, help="run seeds 1..SEEDS"),
     out_dir: Path = typer.Option(..., "--out", help="folder for runs/, table.md, table.json, panels.png"),
     recipes: Optional[str] = typer.Option(None, help="comma-separated subset of recipes (default: all)"),
-    workers: int = typer.Option(2, help="parallel training processes (one CPU thread each)"),
+    workers: int = typer.Option(2, help="parallel training processes; the CPU cores are split among them"),
 ) -> None:
     """Run every recipe over seeds 1..N and write mean/std tables and a panel of samples per recipe.
 

@@ -3,6 +3,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from audiogan.cli import app
@@ -64,6 +65,8 @@ def test_ablate_tables_and_resume(tmp_path, monkeypatch):
     assert "| nonsat |" in md and "| wgan-gp |" in md
     assert json.loads((out / "table.json").read_text())["seeds"] == 2
     assert (out / "panels.png").stat().st_size > 0
+    run = json.loads((out / "runs/nonsat/seed_1/metrics.json").read_text())
+    assert run["threads"] == torch.get_num_threads()  # wall times are read against the threads used
 
     def stamp(recipe):
         return (out / f"runs/{recipe}/seed_1/metrics.json").stat().st_mtime_ns
@@ -77,6 +80,12 @@ def test_ablate_tables_and_resume(tmp_path, monkeypatch):
     ablate("ring", 2, out, workers=1)  # a changed method is trained again
     assert stamp("nonsat") != before["nonsat"] and stamp("wgan-gp") == before["wgan-gp"]
     assert load_recipe(str(out / "runs/nonsat/seed_1/config.yaml")).batch_size == 32
+
+
+def test_ablate_splits_the_cores_among_workers(monkeypatch):
+    import audiogan.toy.ablate as ab
+    monkeypatch.setattr(ab, "available_cores", lambda: 4)
+    assert [ab.threads_per_worker(w) for w in (1, 2, 3, 4, 8)] == [4, 2, 1, 1, 1]
 
 
 class _InlineExecutor:
