@@ -138,7 +138,8 @@ def train_toy(data: str, recipe_name: str, seed: int, out: Path,
     wall = time.perf_counter() - start
     samples = generate(trainer, mixture, N_EVAL_SAMPLES, recipe.model.z_dim, seed)
     metrics = {"data": data, "recipe": Path(recipe_name).stem, "seed": seed, **score(samples, mixture),
-               "wall_s": round(wall, 2), "threads": torch.get_num_threads(), "iterations": recipe.iterations, "skipped_steps": trainer.skipped}
+               "wall_s": round(wall, 2), "threads": torch.get_num_threads(), "iterations": recipe.iterations,
+               "skipped_steps": trainer.skipped}
     atomic_write(out / "samples.npy", lambda tmp: np.save(open(tmp, "wb"), samples))
     atomic_write_text(out / "train.log", "\n".join(log_lines) + "\n")
     from .plots import plot_samples  # matplotlib only when writing figures
