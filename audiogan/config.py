@@ -12,11 +12,10 @@ from typing import Any, TypeVar
 import pydantic
 import yaml
 
+from .errors import ConfigError
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used; the message is one line meant for the user."""
+__all__ = ["ConfigError", "check_resume_config", "config_diff", "dump_yaml", "load_config", "parse_config", "to_dict"]
 
 
 def _loc(loc: tuple) -> str:
@@ -69,7 +68,7 @@ def load_config(path: str | Path, config_type: type[T]) -> T:
 
 def to_dict(config: Any) -> dict[str, Any]:
     """The resolved config as plain JSON-compatible data (every default filled in)."""
-    return pydantic.TypeAdapter(type(config)).dump_python(config, mode="json")
+    return pydantic.TypeAdapter(type(config)).dump_python(config, mode="json", by_alias=True)
 
 
 def dump_yaml(config: Any) -> str:

@@ -1,8 +1,61 @@
+"""Fixtures shared by the whole suite: seeds, a synthetic utterance, tiny networks and model folders."""
+
+from __future__ import annotations
+
+import numpy as np
 import pytest
 import torch
+
+from audiogan.audio.data.synthetic import synth_utterance
+from audiogan.audio.models import SpectralGainConfig, WaveGeneratorConfig
+
+SR = 16000
+TINY_GENERATORS = {
+    "waveform": WaveGeneratorConfig(channels=8, strides=[2, 2], blocks=3),
+    "spectral_gain": SpectralGainConfig(n_fft=128, channels=8, blocks=3),
+}
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def speech() -> np.ndarray:
+    """One second of speech-like signal at 16 kHz (float32, peak 0.9), the same in every test."""
+    return synth_utterance(1.0, SR, np.random.default_rng(0))
+
+
+def write_model(folder, generator, chunk_seconds: float = 0.05, seed: int = 0, boost: float = 3.0):
+    """A model folder (config.yaml + model.safetensors) holding a randomly initialised ``generator``, its
+    weights scaled by ``boost`` so that its change to a signal is clearly visible."""
+    from audiogan.audio.enhance.enhancer import EnhancerConfig
+    from audiogan.audio.models import make_generator
+    from audiogan.checkpoint import atomic_write_text, save_weights
+    from audiogan.config import dump_yaml
+
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "config.yaml", dump_yaml(EnhancerConfig(name="tiny", generator=generator,
+                                                                       chunk_seconds=chunk_seconds)))
+    gen = make_generator(generator)
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.mul_(boost)
+    save_weights(folder / "model.safetensors", gen.state_dict())
+    (folder / "README.md").write_text("# tiny\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny waveform-generator model folder (short chunks, so chunking is exercised)."""
+    return write_model(tmp_path_factory.mktemp("model"), TINY_GENERATORS["waveform"])
+
+
+@pytest.fixture(scope="session")
+def tiny_spectral_model_dir(tmp_path_factory):
+    """A tiny STFT-gain model folder (the shipped kind)."""
+    return write_model(tmp_path_factory.mktemp("spectral"), TINY_GENERATORS["spectral_gain"], 0.1)

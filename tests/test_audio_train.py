@@ -6,7 +6,7 @@ import soundfile as sf
 import yaml
 from typer.testing import CliRunner
 
-from audiogan.audio.data import synth_utterance
+from audiogan.audio.data.synthetic import synth_utterance
 from audiogan.audio.train import AudioTrainConfig, train
 from audiogan.checkpoint import latest_checkpoint
 from audiogan.cli import app
@@ -20,7 +20,7 @@ def tiny(**data) -> AudioTrainConfig:
         "steps": 6, "seed": 3,
         "data": {"mode": "synthetic", "synthetic_utterances": 2, "segment_seconds": 0.125, "batch_size": 2,
                  "degrade": {"names": ["noise", "quantize", "clipping"]}, **data},
-        "generator": {"channels": 8, "strides": [2, 2], "blocks": 3},
+        "generator": {"kind": "spectral_gain", "n_fft": 64, "channels": 8, "blocks": 3},
         "critic": {"stft_sizes": [128], "waveform_scales": 1, "channels": 4, "blocks": 2},
         "recon": {"fft_sizes": [128, 256]},
         "generator_growth": {"start_depth": 1, "max_depth": 3, "stable_steps": 2, "fade_steps": 1},
@@ -135,7 +135,7 @@ def test_kill_9_mid_run_then_resume(tmp_path):
     cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     run = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "audiogan.cli", "train", str(cfg_path), "--out", str(run)],
+    proc = subprocess.Popen([sys.executable, "-m", "audiogan", "train", str(cfg_path), "--out", str(run)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while latest_checkpoint(run) is None and time.time() < deadline and proc.poll() is None:

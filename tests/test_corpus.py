@@ -5,8 +5,10 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from audiogan.audio.corpus import ESPEAK_VOICES, FLITE_VOICES, import_folder, make_eval_set, sentence
-from audiogan.audio.data import synth_utterance
+from audiogan.audio.corpus.eval_set import make_eval_set
+from audiogan.audio.corpus.importer import import_folder
+from audiogan.audio.corpus.render import ESPEAK_VOICES, FLITE_VOICES, sentence
+from audiogan.audio.data.synthetic import synth_utterance
 from audiogan.cli import app
 
 needs_tts = pytest.mark.skipif(not (shutil.which("flite") or shutil.which("espeak-ng")),

@@ -5,31 +5,18 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from audiogan.audio.batch import REPORT_NAME, enhance_folder
-from audiogan.audio.data import synth_utterance
-from audiogan.audio.enhance import Enhancer, EnhancerConfig, enhance_file
-from audiogan.audio.generator import GeneratorConfig, make_generator
-from audiogan.audio.io import AudioError
-from audiogan.checkpoint import atomic_write_text, save_weights
+from audiogan.audio.enhance.enhancer import Enhancer
+from audiogan.audio.enhance.folder import REPORT_NAME, enhance_folder
+from audiogan.audio.enhance.stream import enhance_file
 from audiogan.cli import app
-from audiogan.config import ConfigError, dump_yaml
+from audiogan.errors import AudioError, ConfigError
 
 SR = 16000
 
 
-def write_model(folder, generator: GeneratorConfig, chunk_seconds: float = 0.05):
-    cfg = EnhancerConfig(name="tiny", generator=generator, chunk_seconds=chunk_seconds)
-    gen = make_generator(cfg.generator)
-    for p in gen.parameters():  # make the correction visible, so tests see a real change
-        p.data.mul_(3.0)
-    atomic_write_text(folder / "config.yaml", dump_yaml(cfg))
-    save_weights(folder / "model.safetensors", gen.state_dict())
-    return folder
-
-
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return write_model(tmp_path_factory.mktemp("model"), GeneratorConfig(channels=8, strides=[2, 2], blocks=3))
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +24,9 @@ def enhancer(model_dir):
     return Enhancer.from_pretrained(model_dir)
 
 
-@pytest.fixture(scope="module")
-def speech():
-    return synth_utterance(1.3, SR, np.random.default_rng(4)) * 0.5
-
-
-@pytest.mark.parametrize("frontend", ["conv", "stft"])
-def test_chunked_matches_whole(model_dir, speech, tmp_path, frontend):
-    if frontend == "stft":
-        model_dir = write_model(tmp_path, GeneratorConfig(frontend="stft", n_fft=128, channels=8, blocks=3), 0.1)
+@pytest.mark.parametrize("kind", ["waveform", "spectral_gain"])
+def test_chunked_matches_whole(request, speech, kind):
+    model_dir = request.getfixturevalue("tiny_model_dir" if kind == "waveform" else "tiny_spectral_model_dir")
     small = Enhancer.from_pretrained(model_dir)
     assert small.chunk < len(speech) // 4  # many chunks
     whole = Enhancer.from_pretrained(model_dir)

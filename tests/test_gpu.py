@@ -16,13 +16,13 @@ def test_training_iteration_on_cuda_with_bf16(tmp_path):
     assert np.isfinite(stats["loss/recon"]) and stats["guard/skipped"] == 0
 
 
-@pytest.mark.parametrize("frontend", ["conv", "stft"])
-def test_batched_enhancement_matches_cpu(frontend):
-    from audiogan.audio.data import synth_utterance
-    from audiogan.audio.enhance import Enhancer, EnhancerConfig
-    from audiogan.audio.generator import GeneratorConfig, make_generator
+@pytest.mark.parametrize("kind", ["waveform", "spectral_gain"])
+def test_batched_enhancement_matches_cpu(kind):
+    from audiogan.audio.data.synthetic import synth_utterance
+    from audiogan.audio.enhance.enhancer import Enhancer, EnhancerConfig
+    from audiogan.audio.models import SpectralGainConfig, WaveGeneratorConfig, make_generator
 
-    cfg = EnhancerConfig(generator=GeneratorConfig(frontend=frontend, channels=16, blocks=4), chunk_seconds=0.25)
+    cfg = EnhancerConfig(generator=(WaveGeneratorConfig if kind == "waveform" else SpectralGainConfig)(channels=16, blocks=4), chunk_seconds=0.25)
     gen = make_generator(cfg.generator)
     cpu = Enhancer(gen, cfg, "cpu")
     x = synth_utterance(2.0, 16000, np.random.default_rng(0)) * 0.5

@@ -5,8 +5,9 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from audiogan.audio.data import synth_utterance
-from audiogan.audio.metrics import evaluate_folders, format_evaluation, log_spectral_distance, measure, si_sdr
+from audiogan.audio.data.synthetic import synth_utterance
+from audiogan.audio.evaluate.metrics import log_spectral_distance, measure, si_sdr
+from audiogan.audio.evaluate.report import evaluate_folders, format_evaluation
 from audiogan.cli import app
 
 

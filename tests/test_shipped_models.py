@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiogan.audio.enhance import DEFAULT_MODEL, Enhancer, models_dir
+from audiogan.audio.enhance.enhancer import DEFAULT_MODEL, Enhancer
+from audiogan.resources import models_dir
 
 MODELS = sorted(p for p in models_dir().iterdir() if (p / "config.yaml").exists())
 

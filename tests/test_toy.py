@@ -46,9 +46,9 @@ def _one_step_recipes(tmp_path, monkeypatch, names):
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     for name in names:
-        data = yaml.safe_load((tt.RECIPE_DIR / f"{name}.yaml").read_text())
+        data = yaml.safe_load((tt.recipe_dir() / f"{name}.yaml").read_text())
         (recipes / f"{name}.yaml").write_text(yaml.safe_dump({**data, "iterations": 1}))
-    monkeypatch.setattr(tt, "RECIPE_DIR", recipes)
+    monkeypatch.setattr(tt, "recipe_dir", lambda: recipes)
     return recipes
 
 

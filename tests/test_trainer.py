@@ -1,13 +1,13 @@
 import itertools
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 import torch
 from torch import nn
 
-from audiogan.gan import (AdversarialConfig, AdversarialTrainer, GrowingResidualStack, GrowthSchedule,
+from audiogan.gan import (AdversarialConfig, AdversarialTrainer, GrowingResidualStack, GrowthSchedule, LossWeights,
                           OptimizerConfig, make_optimizer, make_scheduler, preset, ttur)
-from audiogan.gan.trainer import grad_norms_by_group
+from audiogan.gan.grads import grad_norms_by_group
 
 
 class Gen(nn.Module):
@@ -76,7 +76,7 @@ def test_every_option_trains(cfg):
     assert any(not torch.equal(a, b) for a, b in zip(before, after))
     assert tr.step == 3 and stats["guard/skipped"] == 0
     assert {"loss/critic", "loss/adv", "critic/gap", "grad/generator", "grad/critic"} <= stats.keys()
-    for name, w in cfg.weights.items():
+    for name, w in cfg.weights.as_dict().items():
         if w and name not in ("loss/critic", "loss/adv"):
             assert name in stats
 
@@ -211,10 +211,22 @@ def test_lr_schedule_values():
     assert make_scheduler(opt, OptimizerConfig()) is None
 
 
+@dataclass
+class ReconWeights(LossWeights):
+    """An application's weights: the core's terms plus its own ``loss/recon``."""
+
+    recon: float = 1.0
+
+
+@dataclass
+class ReconAdversarialConfig(AdversarialConfig):
+    weights: ReconWeights = field(default_factory=ReconWeights)
+
+
 def test_reconstruction_only_skips_the_critic():
     def recon(fake, z, real):
         return {"loss/recon": (fake - real).abs().mean()}
-    tr = make(AdversarialConfig(weights={"loss/adv": 0.0, "loss/recon": 1.0}), generator_terms=recon)
+    tr = make(ReconAdversarialConfig(weights={"loss/adv": 0.0}), generator_terms=recon)
     critic_before = snapshot(tr.critic)
     stats = tr.train_iteration(batches())
     assert "loss/critic" not in stats and "loss/adv" not in stats and "loss/recon" in stats

@@ -1,0 +1,1 @@
+"""The enhancer application: corpus -> degrade -> data -> models/losses -> train -> export -> enhance -> evaluate."""

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import yaml
 
 from ..checkpoint import atomic_write_text, latest_checkpoint, load_checkpoint, save_weights
-from ..config import ConfigError, dump_yaml, parse_config
-from .enhance import EnhancerConfig
-from .generator import GeneratorConfig, make_generator
+from ..config import dump_yaml, parse_config
+from ..errors import ConfigError
+from ..gan import GrowthSchedule
+from .enhance.enhancer import EnhancerConfig
+from .models import SpectralGainConfig, WaveGeneratorConfig, make_generator
 from .train import AudioTrainConfig, run_summary
 
 
@@ -51,13 +52,17 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     return model_dir
 
 
-def _architecture(g: GeneratorConfig, params: int) -> str:
+def _architecture(g: SpectralGainConfig | WaveGeneratorConfig, params: int) -> str:
     size = f"{params / 1e6:.2f} M parameters, {g.channels} channels"
-    if g.frontend == "stft":
+    if isinstance(g, SpectralGainConfig):
         return (f"a {g.conv_layers}-layer residual 1-D convolutional generator over STFT frames (n_fft {g.n_fft}, "
                 f"hop {g.hop}; {size}) that\noutputs a gain in (0, {g.max_gain:g}) per time-frequency bin of the "
                 "input, waveform in, waveform out")
     return f"a {g.conv_layers}-layer residual 1-D convolutional waveform generator\n({size}, hop {g.hop})"
+
+
+def _growth(schedule: GrowthSchedule | None, unit: str) -> str:
+    return schedule.describe(unit) if schedule is not None else "at full depth from the start"
 
 
 def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, run: Path, notes: str) -> str:
@@ -67,6 +72,7 @@ def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, r
     keys = ("loss/recon", "loss/adv", "critic/gap", "guard/skipped")
     figures = "\n".join(f"- `{k}` at the last logged step: {last[k]:.4g}" for k in keys if k in last)
     data = train_cfg.data
+    weights = ", ".join(f"`{k}` {v:g}" for k, v in train_cfg.adversarial.weights.as_dict().items() if v)
     sources = ", ".join(data.clean + data.degraded) or "speech-like signals rendered by audiogan"
     return f"""# {config.name}
 
@@ -77,8 +83,9 @@ An audiogan speech enhancer: {_architecture(g, params)}, exported with its EMA w
   {", ".join(data.degrade.names)} (chains of up to {data.degrade.max_chain}).
 - Losses: {train_cfg.adversarial.loss} critic (spectral norm on every conv, STFT sizes
   {train_cfg.critic.stft_sizes}, {train_cfg.critic.waveform_scales} waveform scale(s)), thresholded log-STFT
-  reconstruction (tau {train_cfg.recon.tau}); weights {json.dumps(train_cfg.adversarial.weights)}.
-- Growth: generator {train_cfg.generator_growth or "full depth from the start"}.
+  reconstruction (tau {train_cfg.recon.tau}); weights {weights}.
+- Growth: generator {_growth(train_cfg.generator_growth, "residual blocks")}; critic
+  {_growth(train_cfg.critic_growth, "residual blocks per sub-critic")}.
 
 ## Figures from training
 {figures or "- (no logged figures)"}

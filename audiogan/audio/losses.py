@@ -1,4 +1,5 @@
-"""Reconstruction losses of the enhancer: thresholded multi-resolution log-STFT, and waveform L1."""
+"""Losses of the enhancer and their weights: thresholded multi-resolution log-STFT, waveform L1, compressed
+magnitudes, differentiable STOI; and the audio defaults of the adversarial setup, in one place."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import functools
 from dataclasses import dataclass, field
 
 import torch
+
+from ..gan import AdversarialConfig, LossWeights
 
 Tensor = torch.Tensor
 
@@ -20,6 +23,33 @@ class ReconConfig:
     # noise-floor bins and stayed flat at the identity's value through 2,500 steps (see configs/base.yaml).
     log_floor: float = 3e-3
     unpaired_tau: float = 0.5  # unpaired data: the output is tied to its own (degraded) input, loosely
+
+    def __post_init__(self) -> None:
+        if self.tau < 0 or self.unpaired_tau < 0 or self.log_floor <= 0:
+            raise ValueError("recon.tau and unpaired_tau must be >= 0 and log_floor > 0")
+        if not self.fft_sizes or any(n < 16 for n in self.fft_sizes):
+            raise ValueError("recon.fft_sizes must be a non-empty list of sizes >= 16")
+
+
+@dataclass
+class AudioLossWeights(LossWeights):
+    """The core's weights plus the enhancer's terms, with the enhancer's defaults."""
+
+    l2: float = 1e-4
+    drift: float = 1e-3
+    recon: float = 20.0  # thresholded multi-resolution log-STFT (the seed's reconstruction loss)
+    wave: float = 0.0  # waveform L1
+    mag: float = 0.0  # compressed-magnitude (power 0.3) spectral loss
+    stoi: float = 0.0  # 1 - differentiable STOI
+
+
+@dataclass
+class AudioAdversarialConfig(AdversarialConfig):
+    """The adversarial setup with the enhancer's defaults: a Wasserstein critic, EMA, FARGAN batching."""
+
+    weights: AudioLossWeights = field(default_factory=AudioLossWeights)
+    ema_decay: float | None = 0.999
+    fargan_count: int = 1
 
 
 def stft_magnitude(x: Tensor, n_fft: int) -> Tensor:

@@ -19,23 +19,19 @@ import numpy as np
 import pydantic
 import torch
 
-from ..checkpoint import (latest_checkpoint, load_checkpoint, prune_checkpoints, rng_state, save_checkpoint,
-                          set_rng_state, step_folder, atomic_write, atomic_write_text)
+from ..checkpoint import (atomic_write_text, latest_checkpoint, load_checkpoint, prune_checkpoints,
+                          rng_state, save_checkpoint, set_rng_state, step_folder)
 from ..config import ConfigError, check_resume_config, dump_yaml
-from ..gan import (AdversarialConfig, AdversarialTrainer, GrowthSchedule, OptimizerConfig, grad_norms_by_group,
-                   make_optimizer, make_scheduler)
-from .critic import AudioCritic, CriticConfig
-from .data import DataConfig, EnhancementDataset, make_loader
-from .generator import GeneratorConfig, make_generator
-from .losses import ReconConfig, compressed_magnitude_loss, stoi_loss, thresholded_stft_loss, waveform_l1
+from ..gan import AdversarialTrainer, GrowthSchedule, OptimizerConfig, grad_norms_by_group, make_optimizer, make_scheduler
+from ..plotting import loss_curves, save_figure
+from ..runtime import resolve_device
+from .data.dataset import DataConfig, EnhancementDataset, make_loader
+from .losses import (AudioAdversarialConfig, ReconConfig, compressed_magnitude_loss, stoi_loss, thresholded_stft_loss,
+                     waveform_l1)
+from .models import GeneratorConfig, SpectralGainConfig, make_generator
+from .models.critic import AudioCritic, CriticConfig
 
 log = logging.getLogger(__name__)
-AUDIO_TERMS = {"loss/recon": 20.0, "loss/wave": 0.0, "loss/mag": 0.0, "loss/stoi": 0.0}
-
-
-def _audio_adversarial() -> AdversarialConfig:
-    return AdversarialConfig(loss="wasserstein", weights={"loss/l2": 1e-4, "loss/drift": 1e-3, **AUDIO_TERMS},
-                             ema_decay=0.999, fargan_count=1)
 
 
 class AudioTrainConfig(pydantic.BaseModel):
@@ -47,10 +43,10 @@ class AudioTrainConfig(pydantic.BaseModel):
     seed: int = 0
     steps: int = 2000  # training iterations
     data: DataConfig = field(default_factory=DataConfig)
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    generator: GeneratorConfig = field(default_factory=SpectralGainConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     recon: ReconConfig = field(default_factory=ReconConfig)
-    adversarial: AdversarialConfig = field(default_factory=_audio_adversarial)
+    adversarial: AudioAdversarialConfig = field(default_factory=AudioAdversarialConfig)
     generator_opt: OptimizerConfig = field(default_factory=lambda: OptimizerConfig("adam", 2e-4, (0.5, 0.9)))
     critic_opt: OptimizerConfig = field(default_factory=lambda: OptimizerConfig("adam", 2e-4, (0.5, 0.9)))
     generator_growth: GrowthSchedule | None = None  # in residual blocks of the generator body
@@ -61,13 +57,6 @@ class AudioTrainConfig(pydantic.BaseModel):
     keep_checkpoints: int = 3
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default
 
-    @pydantic.field_validator("adversarial")
-    @classmethod
-    def _audio_weights(cls, adv: AdversarialConfig) -> AdversarialConfig:
-        for name, weight in AUDIO_TERMS.items():
-            adv.weights.setdefault(name, weight)
-        return adv
-
     @pydantic.model_validator(mode="after")
     def _growth_fits(self) -> "AudioTrainConfig":
         for name, sched, blocks in (("generator_growth", self.generator_growth, self.generator.blocks),
@@ -77,14 +66,6 @@ class AudioTrainConfig(pydantic.BaseModel):
         return self
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but no CUDA device is available")
-    return torch.device(name)
-
-
 def build_trainer(cfg: AudioTrainConfig, device: torch.device) -> AdversarialTrainer:
     torch.manual_seed(cfg.seed)
     generator = make_generator(cfg.generator).to(device)
@@ -92,16 +73,16 @@ def build_trainer(cfg: AudioTrainConfig, device: torch.device) -> AdversarialTra
     g_opt = make_optimizer(generator.parameters(), cfg.generator_opt)
     c_opt = make_optimizer(critic.parameters(), cfg.critic_opt)
     unpaired = cfg.data.mode == "unpaired"
-    recon = cfg.recon
+    recon, weights = cfg.recon, cfg.adversarial.weights
 
     def generator_terms(fake: torch.Tensor, degraded: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:
         target, tau = (degraded, recon.unpaired_tau) if unpaired else (clean, recon.tau)
         terms = {"loss/recon": thresholded_stft_loss(fake, target, tau, recon.fft_sizes, recon.log_floor)}
-        if cfg.adversarial.weights.get("loss/wave"):
+        if weights.wave:
             terms["loss/wave"] = waveform_l1(fake, target)
-        if cfg.adversarial.weights.get("loss/mag"):
+        if weights.mag:
             terms["loss/mag"] = compressed_magnitude_loss(fake, target, recon.fft_sizes)
-        if cfg.adversarial.weights.get("loss/stoi"):
+        if weights.stoi:
             terms["loss/stoi"] = stoi_loss(fake, target, cfg.sample_rate)
         return terms
 
@@ -148,13 +129,13 @@ class _Logger:
             fh.write(json.dumps({"step": step, **{k: round(float(v), 6) for k, v in stats.items()}}) + "\n")
 
     def examples(self, step: int, signals: list[tuple[str, np.ndarray]]) -> None:
-        from .plots import spectrogram_figure
+        from .evaluate.plots import spectrogram_figure
 
         for title, x in signals:
             self.tb.add_audio(f"audio/{title}", torch.from_numpy(x).unsqueeze(0), step, sample_rate=self.sr)
         fig = spectrogram_figure(signals, self.sr)
-        atomic_write(self.run / "spectrograms.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-        self.tb.add_figure("spectrograms", fig, step)  # closes the figure
+        save_figure(fig, self.run / "spectrograms.png")
+        self.tb.add_figure("spectrograms", fig, step, close=False)
 
     def close(self) -> None:
         self.tb.close()
@@ -165,8 +146,6 @@ def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path) -> Path
     folder = save_checkpoint(step_folder(run, trainer.step), dump_yaml(cfg), trainer.model_state(), state)
     prune_checkpoints(run, cfg.keep_checkpoints)
     if (run / "metrics.jsonl").exists():
-        from .plots import loss_curves
-
         loss_curves(run / "metrics.jsonl", run / "loss_curves.png")
     return folder
 
@@ -203,8 +182,7 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
     dataset = EnhancementDataset(cfg.data, cfg.sample_rate, cfg.seed)
     if dataset.report.problems:
         log.warning("corpus: %s", dataset.report.summary())
-    per_iter = cfg.adversarial.n_critic + cfg.adversarial.n_gen
-    batches = iter(make_loader(dataset, trainer.step * per_iter))
+    batches = iter(make_loader(dataset, trainer.batches_drawn))
     logger = _Logger(run, trainer.step, cfg.sample_rate)
     end = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
     stats: dict[str, float] = {}

@@ -44,6 +44,15 @@ class GrowthSchedule:
         if self.grow_by < 1 or self.stable_steps < 0 or self.fade_steps < 0:
             raise ValueError("grow_by must be >= 1 and step counts >= 0")
 
+    def describe(self, unit: str = "blocks") -> str:
+        """The schedule in words, e.g. "from 4 to 16 blocks, 2 at a time: each depth trains 150 steps,
+        then the next blocks fade in over 100 steps; full depth from step 1500"."""
+        if self.start_depth == self.max_depth:
+            return f"{self.max_depth} {unit} from the start (no growth)"
+        return (f"from {self.start_depth} to {self.max_depth} {unit}, {self.grow_by} at a time: each depth trains "
+                f"{self.stable_steps} steps, then the next ones fade in over {self.fade_steps} steps; full depth "
+                f"from step {self.total_steps}")
+
     @property
     def n_stages(self) -> int:
         """Number of growth stages after stage 0."""

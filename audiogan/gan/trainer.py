@@ -11,7 +11,8 @@ forward serve both steps):
 Loss terms are a dict keyed by their logged names; the total is ``sum(weights[name] * term)`` and a
 term whose weight is 0 is not computed. Critic terms: ``loss/critic`` (adversarial), ``loss/gp``, ``loss/r1``,
 ``loss/l2``, ``loss/drift``. Generator terms: ``loss/adv``, ``loss/fm``, ``loss/div``, ``loss/mmd``, plus
-whatever the application's ``generator_terms`` callback returns (the enhancer's ``loss/recon``).
+whatever the application's ``generator_terms`` callback returns (the enhancer's ``loss/recon``; each
+needs a field in the application's :class:`~audiogan.gan.config.LossWeights` subclass).
 
 A step whose loss or gradient is not finite is skipped (no optimizer, scheduler or EMA update) and
 counted in ``guard/skipped``. On CUDA the forward passes run under bf16 autocast. Nothing here knows
@@ -20,16 +21,17 @@ the data's modality or the models' architecture.
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from contextlib import nullcontext
 from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
 
+from .config import AdversarialConfig
 from .constraints import clip_weights_, drift_penalty, gradient_penalty, l2_penalty, r1_penalty
 from .ema import EMA
 from .fargan import FakeAsRealBuffer
+from .grads import BoundKwargs, frozen, grad_norm
 from .growth import GrowthSchedule
 from .losses import adversarial_loss, diversity_loss, feature_matching_loss, mmd_loss
 from .unrolled import unrolled_generator_loss
@@ -39,120 +41,7 @@ Batch = tuple[Tensor, Tensor]
 GeneratorTerms = Callable[[Tensor, Tensor, Tensor], Mapping[str, Tensor]]
 
 CRITIC_TERMS = ("loss/critic", "loss/gp", "loss/r1", "loss/l2", "loss/drift")
-GENERATOR_TERMS = ("loss/adv", "loss/fm", "loss/div", "loss/mmd")
 LAZY_TERMS = ("loss/gp", "loss/r1")  # computed every gp_every-th iteration, weighted gp_every times
-
-
-def default_weights() -> dict[str, float]:
-    return {"loss/critic": 1.0, "loss/gp": 0.0, "loss/r1": 0.0, "loss/l2": 0.0, "loss/drift": 0.0,
-            "loss/adv": 1.0, "loss/fm": 0.0, "loss/div": 0.0, "loss/mmd": 0.0}
-
-
-@dataclass
-class AdversarialConfig:
-    """How the two networks are trained against each other (any modality)."""
-
-    __pydantic_config__ = {"extra": "forbid"}
-
-    loss: str = "wasserstein"  # minimax | nonsaturating | wasserstein | hinge | lsgan
-    real_target: float = 1.0  # BCE families: real label; 0.9 = one-sided label smoothing
-    n_critic: int = 1  # critic steps per iteration
-    n_gen: int = 1  # generator steps per iteration
-    # Weights keyed by logged names; given keys override the defaults (gp 0 = off, lambda 10 in WGAN-GP).
-    weights: dict[str, float] = field(default_factory=default_weights)
-    clip_value: float | None = None  # WGAN weight clipping of the critic after each step (0.01)
-    gp_one_sided: bool = False
-    # Lazy regularisation (StyleGAN2): the gradient penalties (gp, r1) on every gp_every-th iteration only,
-    # weighted gp_every times, so their average pull is the same at a fraction of the double-backward cost.
-    gp_every: int = 1
-    fm_paired: bool = False  # feature matching per aligned sample (transformation tasks)
-    # Kernel widths (data units) of the loss/mmd term: MMD between the real and the fake batch.
-    mmd_bandwidths: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5)
-    # Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): Gaussian noise of this std (data units)
-    # on every critic input, real and fake, so the two distributions overlap and the critic's gradient
-    # reaches modes the generator has not found yet; annealed linearly to 0 over instance_noise_steps
-    # iterations (0 = kept constant).
-    instance_noise: float = 0.0
-    instance_noise_steps: int = 0
-    ema_decay: float | None = None  # EMA of generator weights; None = off
-    # Normalise the EMA by 1 - decay^n (as Adam does its moments) so a short run's average does not keep
-    # decay^n of the untrained starting weights. False reproduces models trained before this option.
-    ema_bias_correction: bool = True
-    fargan_count: int = 0  # top-scoring fakes that join the next real batch (FARGAN); 0 = off
-    # Top-k generator updates (Sinha et al. 2020): the adversarial loss is averaged over only this fraction
-    # of the fakes, those the critic scores highest, so samples it rates worst (between modes, say) stop
-    # pulling the generator; the fraction falls linearly from 1 over top_k_steps iterations (0 = at once).
-    top_k: float = 1.0
-    top_k_steps: int = 0
-    unrolled_steps: int = 0  # Unrolled GAN k; 0 = off
-    unrolled_lr: float = 1e-3
-    unrolled_second_order: bool = True
-    max_grad_norm: float | None = None  # clip gradient norm (both networks); None = off
-    # One generator forward per iteration instead of two (as in PyTorch's DCGAN example): the critic step
-    # trains on the detached fakes, then the generator step scores the same fakes, graph kept, with the
-    # updated critic. Same update rule on one batch instead of two; needs n_critic = n_gen = 1.
-    reuse_fakes: bool = False
-    bf16_autocast: bool = True  # only takes effect on CUDA
-
-    def __post_init__(self) -> None:
-        adversarial_loss(self.loss)  # validates the name
-        self.weights = {**default_weights(), **self.weights}
-        if self.n_critic < 1 or self.n_gen < 1:
-            raise ValueError("n_critic and n_gen must be >= 1")
-        if self.gp_every < 1:
-            raise ValueError("gp_every must be >= 1")
-        if self.instance_noise < 0 or self.instance_noise_steps < 0:
-            raise ValueError("instance_noise and instance_noise_steps must be >= 0")
-        if not 0 < self.top_k <= 1 or self.top_k_steps < 0:
-            raise ValueError("top_k must be in (0, 1] and top_k_steps >= 0")
-        if self.reuse_fakes and (self.n_critic, self.n_gen) != (1, 1):
-            raise ValueError("reuse_fakes needs n_critic = n_gen = 1")
-
-
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """No gradients for ``module``'s parameters inside the block (saves the critic's weight grads)."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
-
-
-def grad_norm(params: list[nn.Parameter]) -> Tensor:
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
-
-
-def layer_group(name: str) -> str:
-    """The layer group of a parameter name: its path up to and including the first list index.
-
-    ``encoder.0.weight -> encoder.0``, ``body.blocks.3.1.weight -> body.blocks.3``,
-    ``head.weight -> head``: every block of a deep stack is its own group.
-    """
-    parts = name.split(".")
-    for i, part in enumerate(parts[:-1]):
-        if part.isdigit():
-            return ".".join(parts[: i + 1])
-    return parts[0] if len(parts) > 1 else name
-
-
-def grad_norms_by_group(module: nn.Module, prefix: str) -> dict[str, float]:
-    """Gradient norm per layer group (:func:`layer_group`), keyed ``grad/{prefix}/{group}``.
-
-    A block stuck at zero while the others learn is the sign of a plateau. Only parameters that have a
-    gradient are counted (blocks not yet grown in have none).
-    """
-    groups: dict[str, list[Tensor]] = {}
-    for name, p in module.named_parameters():
-        if p.grad is not None:
-            groups.setdefault(layer_group(name), []).append(p.grad)
-    return {f"grad/{prefix}/{g}": float(torch.linalg.vector_norm(torch.stack(
-        [torch.linalg.vector_norm(t.float()) for t in grads]))) for g, grads in groups.items()}
 
 
 class AdversarialTrainer:
@@ -192,12 +81,12 @@ class AdversarialTrainer:
         self.schedulers = dict(schedulers or {})
         self.device = torch.device(device)
         self.losses = adversarial_loss(config.loss)
-        self.ema = (EMA(generator, config.ema_decay, bias_correction=config.ema_bias_correction)
-                    if config.ema_decay is not None else None)
+        self.ema = EMA(generator, config.ema_decay, bias_correction=True) if config.ema_decay is not None else None
         self.fargan = FakeAsRealBuffer(config.fargan_count)
         self.step = 0  # completed iterations
         self.skipped = 0  # steps dropped by the non-finite guard
-        self.weights = config.weights
+        self.batches_drawn = 0  # batches taken from the data so far: the data position to resume at
+        self.weights = config.weights.as_dict()
         # With no adversarial or feature-matching weight nothing reads the critic: its steps are skipped
         # (a reconstruction-only twin of a GAN, trained by the same loop).
         self.uses_critic = bool(self.weights["loss/adv"] or self.weights["loss/fm"])
@@ -291,6 +180,10 @@ class AdversarialTrainer:
             self.schedulers[name].step()
         return True, float(norm)
 
+    def _draw(self, batches: Iterator[Batch]) -> Batch:
+        self.batches_drawn += 1
+        return next(batches)
+
     def _to(self, batch: Batch) -> Batch:
         return tuple(t.to(self.device, non_blocking=True) for t in batch)  # type: ignore[return-value]
 
@@ -360,7 +253,7 @@ class AdversarialTrainer:
             real_seen = self._noisy(real) if unrolled or w["loss/fm"] else real  # only these read real
             if unrolled:
                 kw = self._growth_kwargs(self.critic_growth, self.step)
-                critic = self.critic if not kw else _BoundKwargs(self.critic, kw)
+                critic = self.critic if not kw else BoundKwargs(self.critic, kw)
                 terms = {"loss/adv": unrolled_generator_loss(
                     critic, real_seen, fake, self._critic_loss, self.losses.generator,
                     steps=cfg.unrolled_steps, lr=cfg.unrolled_lr, second_order=cfg.unrolled_second_order)}
@@ -397,16 +290,16 @@ class AdversarialTrainer:
         """``n_critic`` critic steps then ``n_gen`` generator steps; returns the last stats of each."""
         stats: dict[str, float] = {}
         if self.config.reuse_fakes and self.uses_critic:
-            gen_input, real = self._to(next(batches))
+            gen_input, real = self._to(self._draw(batches))
             with self._autocast():
                 fake = self.generate(gen_input)
             stats.update(self.critic_step(gen_input, real, fake))
             stats.update(self.generator_step(gen_input, real, fake))
         else:
             for _ in range(self.config.n_critic if self.uses_critic else 0):
-                stats.update(self.critic_step(*next(batches)))
+                stats.update(self.critic_step(*self._draw(batches)))
             for _ in range(self.config.n_gen):
-                stats.update(self.generator_step(*next(batches)))
+                stats.update(self.generator_step(*self._draw(batches)))
         for name, schedule in (("generator", self.generator_growth), ("critic", self.critic_growth)):
             if schedule is not None:
                 depth, alpha = schedule(self.step)
@@ -427,6 +320,7 @@ class AdversarialTrainer:
         return {
             "step": self.step,
             "skipped": self.skipped,
+            "batches_drawn": self.batches_drawn,
             "generator_opt": self.generator_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items() if s is not None},
@@ -439,26 +333,15 @@ class AdversarialTrainer:
         self.critic.load_state_dict(models["critic"], strict=True)
         if self.ema is not None:
             self.ema.load_state_dict(models["generator_ema"])
-            # Checkpoints from before the counter was saved: one update per applied generator step.
-            self.ema.updates = int(training.get("ema_updates", training["step"]))
+            self.ema.updates = int(training["ema_updates"])
         self.generator_opt.load_state_dict(training["generator_opt"])
         self.critic_opt.load_state_dict(training["critic_opt"])
         for k, s in training["schedulers"].items():
             self.schedulers[k].load_state_dict(s)
         self.fargan.load_state_dict(training["fargan"])
         self.step, self.skipped = int(training["step"]), int(training["skipped"])
+        self.batches_drawn = int(training["batches_drawn"])
 
     def eval_generator(self) -> nn.Module:
         """The generator to sample from: the EMA copy when there is one."""
         return self.ema.module if self.ema is not None else self.generator
-
-
-class _BoundKwargs(nn.Module):
-    """Wraps a module so that ``functional_call`` sees fixed keyword arguments (growth depth/alpha)."""
-
-    def __init__(self, module: nn.Module, kwargs: dict[str, Any]):
-        super().__init__()
-        self.module, self.kwargs = module, kwargs
-
-    def forward(self, x: Tensor):
-        return self.module(x, **self.kwargs)

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..checkpoint import atomic_write_text
 from ..config import load_config
+from ..errors import ConfigError
 from .mixtures import get_mixture
 from .train import ToyRecipe, load_recipe, recipe_names, same_method, train_toy
 
@@ -89,7 +90,7 @@ def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = Non
     names = list(recipes) if recipes else recipe_names()
     unknown = sorted(set(names) - set(recipe_names()))
     if unknown:
-        raise ValueError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(recipe_names())}")
+        raise ConfigError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(recipe_names())}")
     out = Path(out)
     current = {r: load_recipe(r) for r in names}
     jobs = [(r, s) for r in names for s in range(1, seeds + 1)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import ConfigError
+
 N_EVAL_SAMPLES = 2500
 
 
@@ -55,7 +57,7 @@ MIXTURES = {"ring": ring, "grid": grid}
 
 def get_mixture(name: str) -> Mixture:
     if name not in MIXTURES:
-        raise ValueError(f"unknown data {name!r}; valid: {', '.join(MIXTURES)}")
+        raise ConfigError(f"unknown data {name!r}; valid: {', '.join(MIXTURES)}")
     return MIXTURES[name]()
 
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..checkpoint import atomic_write  # noqa: E402
-from .mixtures import Mixture  # noqa: E402
+from ..plotting import new_figure, save_figure
+from .mixtures import Mixture
 
 
 def _panel(ax, samples: np.ndarray, mixture: Mixture, title: str) -> None:
@@ -26,24 +22,19 @@ def _panel(ax, samples: np.ndarray, mixture: Mixture, title: str) -> None:
     ax.tick_params(labelsize=6)
 
 
-def _save(fig, path: Path) -> None:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-
-
 def plot_samples(path: Path, samples: np.ndarray, mixture: Mixture, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(4, 4))
-    _panel(ax, samples, mixture, title)
+    fig, axes = new_figure(1, 1, (4, 4))
+    _panel(axes[0, 0], samples, mixture, title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_panels(path: Path, panels: Sequence[tuple[str, np.ndarray]], mixture: Mixture, cols: int = 5) -> None:
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = new_figure(rows, cols, (2.6 * cols, 2.6 * rows))
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, (title, samples) in zip(axes.flat, panels):
         _panel(ax, samples, mixture, title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)

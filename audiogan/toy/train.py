@@ -16,12 +16,17 @@ import torch
 
 from ..checkpoint import atomic_write, atomic_write_text
 from ..config import dump_yaml, load_config
+from ..errors import ConfigError
 from ..gan import AdversarialConfig, AdversarialTrainer, OptimizerConfig, make_optimizer, make_scheduler
 from ..gan.constraints import apply_spectral_norm
+from ..resources import configs_dir
 from .mixtures import N_EVAL_SAMPLES, Mixture, get_mixture, score
 from .model import MLPCritic, MLPGenerator, ToyModelConfig
 
-RECIPE_DIR = Path(__file__).resolve().parents[2] / "configs" / "toy"
+
+def recipe_dir() -> Path:
+    """The shipped recipes (``configs/toy/``)."""
+    return configs_dir() / "toy"
 
 
 class ToyRecipe(pydantic.BaseModel):
@@ -40,17 +45,17 @@ class ToyRecipe(pydantic.BaseModel):
 
 
 def recipe_names(directory: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in (directory or RECIPE_DIR).glob("*.yaml"))
+    return sorted(p.stem for p in (directory or recipe_dir()).glob("*.yaml"))
 
 
 def load_recipe(name: str, directory: Path | None = None) -> ToyRecipe:
     """The recipe called ``name`` (a file in ``configs/toy/``) or a path to a YAML file."""
-    directory = directory or RECIPE_DIR
+    directory = directory or recipe_dir()
     path = Path(name)
     if path.suffix in (".yaml", ".yml") and path.exists():
         return load_config(path, ToyRecipe)
     if name not in recipe_names(directory):
-        raise ValueError(f"unknown recipe {name!r}; valid: {', '.join(recipe_names(directory))}")
+        raise ConfigError(f"unknown recipe {name!r}; valid: {', '.join(recipe_names(directory))}")
     return load_config(directory / f"{name}.yaml", ToyRecipe)
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..checkpoint import atomic_write_text
-from ..config import ConfigError
-from .data import list_audio
-from .enhance import Enhancer, enhance_file
-from .io import AudioError
+from ...checkpoint import atomic_write_text
+from ...errors import AudioError, UserError
+from ..data.files import list_audio
+from .enhancer import Enhancer
+from .stream import enhance_file
 
 REPORT_NAME = "enhance_report.tsv"
 
@@ -36,6 +36,10 @@ class FolderReport:
 
     def summary(self) -> str:
         return f"{self.count('ok')} enhanced, {self.count('skipped')} already done, {self.count('failed')} failed"
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def enhance_folder(enhancer: Enhancer, source: str | Path, dest: str | Path, batch_size: int = 4,
@@ -65,8 +69,10 @@ def enhance_folder(enhancer: Enhancer, source: str | Path, dest: str | Path, bat
                 out.parent.mkdir(parents=True, exist_ok=True)
                 enhance_file(enhancer, path, out, batch_size=batch_size)
                 status, detail = "ok", ""
-            except (AudioError, ConfigError, OSError, RuntimeError) as err:
-                status, detail = "failed", str(err).splitlines()[0] if str(err) else type(err).__name__
+            except (UserError, OSError) as err:
+                status, detail = "failed", _first_line(err)
+            except Exception as err:  # a bug: reported as one, and the other files still run
+                status, detail = "failed", f"internal error, please report it ({type(err).__name__}: {_first_line(err)})"
         with lock:
             report.rows[str(rel)] = (status, detail.replace("\t", " "))
         if progress:

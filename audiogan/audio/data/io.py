@@ -19,11 +19,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..checkpoint import atomic_write
+from ...checkpoint import atomic_write
+from ...errors import AudioError
 
-
-class AudioError(ValueError):
-    """An input that is not usable audio; the message is one line naming the file."""
+__all__ = ["AudioError", "AudioInfo", "load_mono", "read_audio", "read_audio_info", "resample", "write_audio"]
 
 
 @dataclass(frozen=True)

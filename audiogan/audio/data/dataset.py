@@ -24,11 +24,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .degrade import DegradeConfig, available, degrade
-from .io import AudioError, load_mono
+from ...errors import DataError
+from ..degrade.registry import DegradeConfig, available, degrade
+from .files import CorpusReport, list_audio, load_corpus
+from .synthetic import synth_utterance
 
 log = logging.getLogger(__name__)
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".g722", ".aiff", ".aif", ".opus"}
 
 
 @dataclass
@@ -55,91 +56,6 @@ class DataConfig:
             raise ValueError(f"data mode {self.mode!r} needs data.degraded")
 
 
-# -- synthetic speech-like signals ---------------------------------------------------------------------
-def synth_utterance(seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """A speech-like signal: voiced syllables (glottal-like pulse train with a wandering f0 through
-    three moving formant resonators), noise fricatives and short pauses. Peak-normalised to 0.9."""
-    from scipy.signal import lfilter
-
-    n = int(seconds * sr)
-    out = np.zeros(n, dtype=np.float64)
-    pos = int(rng.uniform(0.02, 0.1) * sr)
-    base_f0 = rng.uniform(90, 240)
-    while pos < n:
-        kind = rng.choice(["voiced", "voiced", "voiced", "fricative", "pause"])
-        length = int(rng.uniform(0.06, 0.25) * sr)
-        seg_n = min(length, n - pos)
-        t = np.arange(seg_n) / sr
-        if kind == "voiced":
-            f0 = base_f0 * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(1, 4) * t + rng.uniform(0, 6)))
-            phase = 2 * np.pi * np.cumsum(f0) / sr
-            src = sum((0.7 ** k) * np.sin(k * phase) for k in range(1, 30)) + 0.02 * rng.standard_normal(seg_n)
-            seg = np.zeros(seg_n)
-            for lo, hi, bw in ((300, 900, 80), (900, 2500, 120), (2200, 3500, 200)):
-                f = rng.uniform(lo, hi)
-                r = np.exp(-np.pi * bw / sr)
-                a = [1, -2 * r * np.cos(2 * np.pi * f / sr), r * r]
-                seg += lfilter([1 - r], a, src)
-        elif kind == "fricative":
-            f = rng.uniform(2500, min(6500, 0.45 * sr))
-            r = np.exp(-np.pi * 800 / sr)
-            seg = 0.3 * lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / sr), r * r], rng.standard_normal(seg_n))
-        else:
-            seg = np.zeros(seg_n)
-        env = np.hanning(seg_n) if seg_n > 2 else np.ones(seg_n)
-        out[pos:pos + seg_n] += seg * env * rng.uniform(0.3, 1.0)
-        pos += seg_n + int(rng.uniform(0.0, 0.05) * sr)
-    peak = np.abs(out).max()
-    return (0.9 * out / peak if peak > 0 else out).astype(np.float32)
-
-
-# -- corpora -----------------------------------------------------------------------------------
-def list_audio(sources: list[str]) -> list[Path]:
-    """Audio files under the given folders (recursive) or named directly, sorted."""
-    files: list[Path] = []
-    for src in sources:
-        p = Path(src)
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file())
-        elif p.exists():
-            files.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: no such file or folder")
-    return files
-
-
-@dataclass
-class CorpusReport:
-    loaded: int = 0
-    problems: dict[str, str] = field(default_factory=dict)  # path -> reason
-
-    def summary(self) -> str:
-        return f"{self.loaded} files loaded, {len(self.problems)} skipped"
-
-
-def load_corpus(files: list[Path], sr: int, min_rms: float, report: CorpusReport) -> dict[str, np.ndarray]:
-    """Load every usable file as mono at ``sr``; each problem is logged once and counted in ``report``."""
-    audio: dict[str, np.ndarray] = {}
-    for f in files:
-        try:
-            x = load_mono(f, sr)
-        except AudioError as err:
-            report.problems[str(f)] = str(err)
-            log.warning("skipped %s", err)
-            continue
-        if not np.isfinite(x).all():
-            report.problems[str(f)] = "contains NaN or Inf samples"
-            log.warning("skipped %s: contains NaN or Inf samples", f)
-            continue
-        if float(np.sqrt(np.mean(x ** 2))) < min_rms:
-            report.problems[str(f)] = "silent"
-            log.warning("skipped %s: silent (RMS below %g)", f, min_rms)
-            continue
-        audio[str(f)] = x
-        report.loaded += 1
-    return audio
-
-
 class EnhancementDataset(Dataset):
     """``(degraded (1, L), clean (1, L))`` segments; item ``i`` is a pure function of ``(seed, i)``."""
 
@@ -161,9 +77,9 @@ class EnhancementDataset(Dataset):
             self.clean = list(load_corpus(list_audio(cfg.clean), sample_rate, cfg.min_rms, self.report).values())
             self.degraded = list(load_corpus(list_audio(cfg.degraded), sample_rate, cfg.min_rms, self.report).values())
             if not self.degraded:
-                raise ValueError("no usable degraded audio found in data.degraded")
+                raise DataError("no usable degraded audio found in data.degraded")
         if not self.clean:
-            raise ValueError("no usable clean audio found in data.clean")
+            raise DataError("no usable clean audio found in data.clean")
         self.weights = self._weights(self.clean)
 
     def _load_pairs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:

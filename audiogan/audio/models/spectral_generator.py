@@ -15,7 +15,7 @@ hundredth of its initial scale, so the untrained generator is close to the ident
 waveform-domain generator is. The gain changes the input's magnitudes and keeps its phase: the
 generator removes noise and reshapes spectra, but cannot invent content the input lacks (a band
 that was cut stays cut), so it does not add the kind of error that PESQ punishes most. Why: the
-waveform-domain generator (``frontend: conv``), trained for the 2,000 steps a CPU session allows,
+waveform-domain generator (``kind: waveform``), trained for the 2,000 steps a CPU session allows,
 lowered PESQ on every degradation family of the held-out set, while a gain is the identity at its
 start and learns to suppress noise within a few hundred steps.
 """
@@ -23,35 +23,75 @@ start and learns to suppress noise within a few hundred steps.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
-from ..gan import GrowingResidualStack, conv
-from .generator import GeneratorConfig, _Block, _scale_weight_, dilation, valid_length
+from ...gan import GrowingResidualStack, conv
+from .blocks import body_frames, residual_body, scale_weight_, valid_length
 
 Tensor = torch.Tensor
 LOG_EPS = 1e-4  # magnitude floor of the features (-80 dB re full scale)
 
 
+@dataclass
+class SpectralGainConfig:
+    """The STFT-gain generator (the shipped kind)."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    kind: Literal["spectral_gain"] = "spectral_gain"
+    channels: int = 128  # body width C
+    blocks: int = 16  # residual blocks in the body, 2 conv layers each
+    kernel_size: int = 3  # body conv kernel (odd), over frames
+    dilation_cycle: int = 4  # dilations 1, 2, .., 2^(cycle-1), repeated
+    norm: str = "none"  # none | weight (conv normalisation in the generator)
+    n_fft: int = 512  # STFT window (Hann); hop n_fft / 4
+    max_gain: float = 2.0  # gains lie in (0, max_gain); 1 (identity) at the start
+
+    def __post_init__(self) -> None:
+        if self.channels < 1 or self.blocks < 1 or self.dilation_cycle < 1:
+            raise ValueError("generator.channels, blocks and dilation_cycle must be >= 1")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError("generator.kernel_size must be odd")
+        if self.norm not in ("none", "weight"):
+            raise ValueError("generator.norm must be none or weight")
+        if self.n_fft < 16 or self.n_fft % 4 or self.max_gain <= 1:
+            raise ValueError("generator.n_fft must be a multiple of 4 (>= 16) and max_gain > 1")
+
+    @property
+    def hop(self) -> int:
+        return self.n_fft // 4
+
+    @property
+    def conv_layers(self) -> int:
+        return 2 * self.blocks + 2
+
+    def receptive_field(self, depth: int | None = None) -> int:
+        """Input samples that can influence one output sample at body depth ``depth`` (default: full):
+        the body's field in frames, each n_fft wide, plus the synthesis window's overlap of n_fft."""
+        frames = body_frames(self.blocks if depth is None else depth, self.kernel_size, self.dilation_cycle)
+        return (frames - 1) * self.hop + 2 * self.n_fft
+
+
 class SpectralGainGenerator(nn.Module):
     """``(B, 1, T) -> (B, 1, T)`` for any ``T``; see the module docstring."""
 
-    def __init__(self, cfg: GeneratorConfig):
+    def __init__(self, cfg: SpectralGainConfig):
         super().__init__()
         self.cfg = cfg
         bins = cfg.n_fft // 2 + 1
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
         self.to_body = conv(1, bins, cfg.channels, 1)
         self.body = GrowingResidualStack(
-            [_Block(cfg.channels, cfg.kernel_size, dilation(b, cfg.dilation_cycle), cfg.norm) for b in range(cfg.blocks)])
+            residual_body(cfg.channels, cfg.blocks, cfg.kernel_size, cfg.dilation_cycle, cfg.norm))
         self.act = nn.LeakyReLU(0.2)
         self.to_gain = conv(1, cfg.channels, bins, 1)
-        _scale_weight_(self.to_gain, 0.01)
+        scale_weight_(self.to_gain, 0.01)
         nn.init.zeros_(self.to_gain.bias)
         self.gain_offset = math.log(1.0 / (cfg.max_gain - 1.0))  # sigmoid(offset) * max_gain = 1
-        for block in self.body.blocks:
-            _scale_weight_(block[3], 1.0 / math.sqrt(cfg.blocks))
 
     def gain(self, magnitude: Tensor, depth: int | None = None, alpha: float = 1.0, fade_blocks: int = 1) -> Tensor:
         """Gains ``(B, F, N)`` for magnitudes ``(B, F, N)``."""

@@ -1,4 +1,4 @@
-"""Enhancing audio with a trained generator: arrays, files; model folders load without pickle.
+"""The enhancer API: a trained generator applied to arrays; model folders load without pickle.
 
 A model folder holds ``config.yaml`` (:class:`EnhancerConfig`), ``model.safetensors`` (the generator,
 its EMA weights) and a ``README.md`` model card.
@@ -11,8 +11,6 @@ of whole-signal processing and the result equals it to float precision, at const
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import field
 from pathlib import Path
 
@@ -20,10 +18,13 @@ import numpy as np
 import pydantic
 import torch
 
-from ..checkpoint import load_weights
-from ..config import ConfigError, load_config
-from .generator import GeneratorConfig, make_generator, receptive_field
-from .io import AudioError, resample
+from ...checkpoint import load_weights
+from ...config import load_config
+from ...errors import AudioError, ConfigError
+from ...resources import models_dir
+from ..data.io import resample
+from ..data.signal import fit_length
+from ..models import GeneratorConfig, SpectralGainConfig, make_generator
 
 DEFAULT_MODEL = "audiogan-base"
 
@@ -35,14 +36,8 @@ class EnhancerConfig(pydantic.BaseModel):
 
     name: str = "audiogan"
     sample_rate: int = 16000
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    generator: GeneratorConfig = field(default_factory=SpectralGainConfig)
     chunk_seconds: float = 8.0  # samples per chunk at the model rate = chunk_seconds * sample_rate
-
-
-def models_dir() -> Path:
-    """Where shipped models live: ``$AUDIOGAN_MODELS``, else ``models/`` beside the package."""
-    env = os.environ.get("AUDIOGAN_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
 
 
 class Enhancer:
@@ -53,7 +48,7 @@ class Enhancer:
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
         hop = config.generator.hop
-        rf = receptive_field(config.generator)
+        rf = config.generator.receptive_field()
         self.context = -(-rf // hop) * hop  # receptive field rounded up to the hop grid
         self.chunk = max(hop, int(config.chunk_seconds * config.sample_rate) // hop * hop)
 
@@ -129,72 +124,8 @@ class Enhancer:
             return self.enhance_mono(x, batch_size)
         low = resample(x, sr, msr)
         enhanced = resample(self.enhance_mono(low, batch_size), msr, sr)
-        enhanced = _fit(enhanced, len(x))
+        enhanced = fit_length(enhanced, len(x))
         if sr > msr:  # keep what lies above the model's band
-            high = x - _fit(resample(low, msr, sr), len(x))
+            high = x - fit_length(resample(low, msr, sr), len(x))
             return enhanced + high
         return enhanced
-
-
-def _fit(y: np.ndarray, n: int) -> np.ndarray:
-    return y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
-
-
-def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, batch_size: int = 4,
-                 segment_seconds: float = 30.0, pad_seconds: float = 1.0) -> Path:
-    """Enhance one file into ``output``, keeping rate, channels, format and subtype, at constant memory.
-
-    The file is streamed in segments of ``segment_seconds``; each is read with ``pad_seconds`` of context
-    on both sides (more than the resamplers' filters and the generator's receptive field need) and only
-    its centre is written, so the result matches processing the whole file at once while memory stays
-    bounded by the segment size. The output goes to a temporary file renamed at the end: a failure
-    never leaves a partial file or destroys an existing one. An output path equal to the input is refused.
-    """
-    import soundfile as sf
-
-    from ..checkpoint import atomic_write
-    from .io import read_audio_info
-
-    source, output = Path(source), Path(output)
-    info = read_audio_info(source)
-    if output.resolve() == source.resolve():
-        raise AudioError(f"{output}: output would overwrite the input")
-    if not output.parent.is_dir():
-        raise AudioError(f"{output.parent}: output folder does not exist")
-    sr = info.sample_rate
-    # Segment starts must land on the generator's frame grid at the model's rate, or each segment
-    # would be analysed on a shifted grid: a start ``lo`` maps to ``lo * msr / sr`` model samples, which
-    # must be a multiple of the hop, so ``lo`` steps in units of ``hop * sr / gcd(hop * sr, msr)``.
-    hop_sr = enhancer.config.generator.hop * sr
-    unit = hop_sr // math.gcd(hop_sr, enhancer.sample_rate)
-    seg = max(1, math.ceil(segment_seconds * sr / unit)) * unit
-    pad = math.ceil(pad_seconds * sr / unit) * unit
-
-    def write(tmp: Path) -> None:
-        with sf.SoundFile(str(source)) as fin, sf.SoundFile(str(tmp), "w", sr, info.channels, info.subtype,
-                                                           format=info.format) as fout:
-            total = fin.frames
-            for start in range(0, total, seg):
-                lo, hi = max(0, start - pad), min(total, start + seg + pad)
-                fin.seek(lo)
-                block = fin.read(hi - lo, dtype="float32", always_2d=True)
-                if len(block) != hi - lo:
-                    raise AudioError(f"{source}: truncated (expected {total} frames, read fewer)")
-                try:
-                    y = enhancer(block, sr, batch_size=batch_size)
-                except AudioError as err:
-                    raise AudioError(f"{source}: {err}") from None
-                keep = y[start - lo:start - lo + min(seg, total - start)]
-                if not info.subtype.startswith(("FLOAT", "DOUBLE")):
-                    keep = np.clip(keep, -1.0, 1.0)
-                fout.write(keep)
-
-    try:
-        atomic_write(output, write)
-    except sf.LibsndfileError as err:  # libsndfile names the file it failed on: the input or the temporary output
-        if str(source) in str(err):
-            raise AudioError(f"{source}: cannot read audio ({err})") from None
-        raise AudioError(f"{output}: cannot write audio ({err})") from None
-    except OSError as err:
-        raise AudioError(f"{output}: cannot write ({err.strerror or err})") from None
-    return output

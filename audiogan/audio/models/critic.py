@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..gan import GrowingResidualStack, apply_spectral_norm, conv
+from ...gan import GrowingResidualStack, apply_spectral_norm, conv
 
 Tensor = torch.Tensor
 

@@ -1,15 +1,10 @@
-"""Speech corpora that install offline: rendered with flite and espeak-ng, or imported from a folder.
+"""Speech rendered offline with flite and espeak-ng: a seeded sentence grammar and every installed voice.
 
 ``make_corpus`` renders varied sentences (a seeded grammar, so no text file is needed) with every
 installed flite voice and espeak-ng voice variants at varied pitch and rate, resampled to the model's
 rate. Voices and sentences are split: the ``train`` split never uses the voices or sentence seeds of the
 ``eval`` split, so evaluation is on voices and sentences the model never saw.
 
-``import_folder`` decodes any folder of recordings (wav, flac, mp3, G.722 via ffmpeg, ...) into mono
-wav files at the model's rate, mirroring relative paths; unreadable or silent files are reported.
-Debian's ``asterisk-core-sounds-it-g722`` and ``asterisk-core-sounds-ru-g722`` (two professional human
-voices, about 50 minutes) are the real speech used for training; other system sound files are kept for
-evaluation only.
 """
 
 from __future__ import annotations
@@ -17,13 +12,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .io import AudioError, load_mono, write_audio
+from ...errors import AudioError, ConfigError, ToolError
+from ..data.io import load_mono, write_audio
+from ..data.signal import peak_normalize
+from .result import CorpusResult
 
 APT_LINE = ("apt-get install flite espeak-ng codec2 opus-tools lame ffmpeg "
             "asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722")
@@ -95,22 +93,15 @@ def _espeak(voice: str) -> Renderer:
 def renderers(split: str) -> list[Renderer]:
     """The installed voices of ``split`` (``train`` or ``eval``)."""
     if split not in FLITE_VOICES:
-        raise ValueError(f"unknown split {split!r}; valid: train, eval")
+        raise ConfigError(f"unknown split {split!r}; valid: train, eval")
     found: list[Renderer] = []
     if shutil.which("flite"):
         found += [_flite(v) for v in FLITE_VOICES[split]]
     if shutil.which("espeak-ng"):
         found += [_espeak(v) for v in ESPEAK_VOICES[split]]
     if not found:
-        raise RuntimeError(f"no speech synthesiser found: {APT_LINE}")
+        raise ToolError(f"no speech synthesiser found: {APT_LINE}")
     return found
-
-
-@dataclass
-class CorpusResult:
-    files: int = 0
-    seconds: float = 0.0
-    problems: dict[str, str] = field(default_factory=dict)
 
 
 def make_corpus(out: str | Path, minutes: float, sample_rate: int = 16000, split: str = "train",
@@ -135,88 +126,13 @@ def make_corpus(out: str | Path, minutes: float, sample_rate: int = 16000, split
             except (subprocess.CalledProcessError, AudioError) as err:
                 result.problems[voice.name] = str(err)
                 if n > 20 and result.files == 0:
-                    raise RuntimeError(f"every synthesiser call fails, e.g. {voice.name}: {err}") from None
+                    raise ToolError(f"every synthesiser call fails, e.g. {voice.name}: {err}") from None
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            write_audio(dest, 0.9 * x / max(float(np.abs(x).max()), 1e-4), sample_rate, subtype="PCM_16")
+            write_audio(dest, peak_normalize(x), sample_rate, subtype="PCM_16")
             (dest.with_suffix(".txt")).write_text(text + "\n")
             result.files += 1
             result.seconds += len(x) / sample_rate
             if progress:
                 progress(min(result.seconds, target), target)
-    return result
-
-
-def import_folder(source: str | Path, out: str | Path, sample_rate: int = 16000,
-                  progress: Callable[[int, int], None] | None = None) -> CorpusResult:
-    """Decode every recording under ``source`` to mono wav at ``sample_rate`` under ``out`` (same tree)."""
-    from .data import list_audio
-
-    source, out = Path(source), Path(out)
-    files = list_audio([str(source)])
-    result = CorpusResult()
-    for i, f in enumerate(files):
-        dest = out / f.relative_to(source).with_suffix(".wav")
-        if dest.exists():
-            result.files += 1
-            continue
-        try:
-            x = load_mono(f, sample_rate)
-        except AudioError as err:
-            result.problems[str(f)] = str(err)
-            continue
-        if float(np.sqrt(np.mean(x ** 2))) < 1e-3:
-            result.problems[str(f)] = "silent"
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        write_audio(dest, x, sample_rate, subtype="PCM_16")
-        result.files += 1
-        result.seconds += len(x) / sample_rate
-        if progress:
-            progress(i + 1, len(files))
-    return result
-
-
-def make_eval_set(clean: str | Path, out: str | Path, sample_rate: int = 16000, seed: int = 0,
-                  families: list[str] | None = None, max_files: int | None = None) -> CorpusResult:
-    """A held-out test set: ``out/clean/<rel>.wav`` and ``out/degraded/<family>/<rel>.wav``.
-
-    Each clean file is degraded once per family (one degradation of that family, picked at random,
-    at a random strength in [0.3, 0.9]), so results can be tabulated per degradation family.
-    """
-    from .data import list_audio
-    from .degrade import DEGRADATIONS, available
-
-    clean, out = Path(clean), Path(out)
-    pool = available()
-    by_family: dict[str, list[str]] = {}
-    for name in pool:
-        by_family.setdefault(DEGRADATIONS[name].family, []).append(name)
-    if families:
-        unknown = sorted(set(families) - set(by_family))
-        if unknown:
-            raise ValueError(f"unknown or unavailable family {unknown[0]!r}; valid: {', '.join(sorted(by_family))}")
-        by_family = {f: by_family[f] for f in families}
-    files = list_audio([str(clean)])[:max_files]
-    result = CorpusResult()
-    for i, f in enumerate(files):
-        rel = f.relative_to(clean).with_suffix(".wav")
-        try:
-            x = load_mono(f, sample_rate)
-        except AudioError as err:
-            result.problems[str(f)] = str(err)
-            continue
-        x = 0.9 * x / max(float(np.abs(x).max()), 1e-4)
-        (out / "clean" / rel).parent.mkdir(parents=True, exist_ok=True)
-        write_audio(out / "clean" / rel, x, sample_rate, subtype="PCM_16")
-        for family, names in sorted(by_family.items()):
-            rng = np.random.default_rng([seed, i, len(family), sum(map(ord, family))])
-            name = str(rng.choice(names))
-            y = DEGRADATIONS[name].fn(x, sample_rate, rng, float(rng.uniform(0.3, 0.9)))
-            y = np.clip(np.nan_to_num(y) * (np.abs(x).max() / max(float(np.abs(y).max()), 1e-4)), -1, 1)
-            dest = out / "degraded" / family / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            write_audio(dest, y, sample_rate, subtype="PCM_16")
-        result.files += 1
-        result.seconds += len(x) / sample_rate
     return result

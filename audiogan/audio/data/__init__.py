@@ -1,0 +1,1 @@
+"""Audio I/O, corpus files, synthetic speech and the training dataset."""

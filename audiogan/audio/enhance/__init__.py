@@ -1,0 +1,1 @@
+"""Enhancing audio: the :class:`Enhancer` API, streamed files and folder trees."""

@@ -1,0 +1,1 @@
+"""Speech quality measures, folder evaluations and their figures."""

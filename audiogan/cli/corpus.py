@@ -1,0 +1,79 @@
+"""``audiogan corpus``: build speech corpora offline and held-out test sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import err, out, user_errors
+
+corpus_app = typer.Typer(help="Build speech corpora offline: render with flite/espeak-ng, or import recordings.",
+                         no_args_is_help=True)
+
+
+@corpus_app.command("make")
+def corpus_make(
+    out_dir: Path = typer.Option(..., "--out", help="folder for <voice>/<n>.wav (+ .txt transcripts)"),
+    minutes: float = typer.Option(10.0, help="minutes of speech to render"),
+    split: str = typer.Option("train", help="train | eval: disjoint voices and sentences"),
+    sample_rate: int = typer.Option(16000, help="output rate (Hz)"),
+    seed: int = typer.Option(0, help="sentence seed within the split"),
+) -> None:
+    """Render clean speech with every installed flite voice and espeak-ng voice variants.
+
+    Needs: apt-get install flite espeak-ng
+    """
+    from rich.progress import Progress
+
+    from ..audio.corpus.render import make_corpus
+
+    with user_errors(), Progress(console=err, transient=True) as bar:
+        task = bar.add_task("rendering", total=minutes * 60)
+        result = make_corpus(out_dir, minutes, sample_rate, split, seed,
+                             progress=lambda done, total: bar.update(task, completed=done))
+    _corpus_report(result)
+
+
+@corpus_app.command("import")
+def corpus_import(
+    source: Path = typer.Argument(..., help="folder of recordings (any format libsndfile or ffmpeg reads)"),
+    out_dir: Path = typer.Option(..., "--out", help="destination folder (relative paths mirrored)"),
+    sample_rate: int = typer.Option(16000, help="output rate (Hz)"),
+) -> None:
+    """Decode a folder of recordings to mono wav at the model's rate; bad files are reported and skipped."""
+    from rich.progress import Progress
+
+    from ..audio.corpus.importer import import_folder
+
+    with user_errors(), Progress(console=err, transient=True) as bar:
+        task = bar.add_task("importing", total=None)
+        result = import_folder(source, out_dir, sample_rate,
+                               progress=lambda i, n: bar.update(task, completed=i, total=n))
+    _corpus_report(result)
+
+
+@corpus_app.command("eval-set")
+def corpus_eval_set(
+    clean: Path = typer.Argument(..., help="folder of clean speech never used in training"),
+    out_dir: Path = typer.Option(..., "--out", help="writes OUT/clean/ and OUT/degraded/<family>/"),
+    families: Optional[str] = typer.Option(None, help="comma-separated degradation families (default: all)"),
+    max_files: Optional[int] = typer.Option(None, help="use at most this many clean files"),
+    seed: int = typer.Option(0, help="seed of the degradations"),
+) -> None:
+    """Make a held-out test set: every clean file degraded once per degradation family."""
+    from ..audio.corpus.eval_set import make_eval_set
+
+    with user_errors():
+        names = [f.strip() for f in families.split(",")] if families else None
+        result = make_eval_set(clean, out_dir, seed=seed, families=names, max_files=max_files)
+    _corpus_report(result)
+
+
+def _corpus_report(result) -> None:
+    out.print(f"{result.files} files, {result.seconds / 60:.1f} new minutes")
+    for path, reason in result.problems.items():
+        err.print(f"skipped {path}: {reason}", highlight=False, soft_wrap=True)
+    if result.problems:
+        err.print(f"{len(result.problems)} problem(s)")

@@ -1,0 +1,50 @@
+"""Figures, written once for every application: matplotlib's object API (no pyplot state, no backend
+chosen at import time), saved atomically as PNG, and the loss curves of any run's ``metrics.jsonl``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .checkpoint import atomic_write
+
+
+def new_figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (4.0, 4.0)):
+    """``(figure, axes (rows, cols))``: a figure not registered with pyplot, so nothing needs closing and
+    no GUI backend is touched; it renders with Agg when saved."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    return fig, axes
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100) -> None:
+    """Write ``fig`` as PNG to ``path`` atomically (a temporary file renamed into place)."""
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+
+
+def loss_curves(metrics_path: Path, out: Path, keys: Sequence[str] | None = None) -> None:
+    """Plot every logged scalar of ``metrics.jsonl`` (one panel per name) against the step.
+
+    Per-layer-group gradient norms (``grad/generator/...``, ``grad/critic/...``) are left out: too many.
+    """
+    rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
+    if not rows:
+        return
+    keys = list(keys or [k for k in rows[-1] if k != "step" and not k.startswith("grad/generator/")
+                         and not k.startswith("grad/critic/")])
+    cols = 3
+    fig, axes = new_figure(-(-len(keys) // cols), cols, (4 * cols, 2.4 * -(-len(keys) // cols)))
+    steps = [r["step"] for r in rows]
+    for ax, key in zip(axes.flat, keys):
+        ax.plot(steps, [r.get(key, np.nan) for r in rows], lw=1)
+        ax.set_title(key, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(keys):]:
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, out)
