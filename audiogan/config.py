@@ -31,6 +31,9 @@ def format_validation_error(err: pydantic.ValidationError, source: str) -> str:
         msg = f"unknown key '{key}'"
     elif first["type"] in ("missing", "missing_argument"):
         msg = f"missing key '{key}'"
+    elif first["type"] == "union_tag_invalid":  # a discriminated union: the kind names no known type
+        ctx = first.get("ctx", {})
+        msg = f"unknown kind {ctx.get('tag')!r} for '{key}'; valid: {ctx.get('expected_tags')}"
     else:
         text = first["msg"].removeprefix("Value error, ")
         msg = f"bad value for '{key}': {text}"

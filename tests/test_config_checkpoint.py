@@ -113,6 +113,7 @@ def test_overwrite_and_incomplete_folders(tmp_path):
     assert names == ["step_00000004", "step_00000005"]
 
 
+@pytest.mark.slow
 def test_kill_during_save_leaves_previous_checkpoint(tmp_path):
     """A process killed with SIGKILL mid-save leaves the last complete checkpoint loadable."""
     good = ck.save_checkpoint(ck.step_folder(tmp_path, 1), "ok\n", {"m": {"w": torch.ones(3)}})

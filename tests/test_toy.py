@@ -172,6 +172,7 @@ def test_generator_without_batchnorm_is_not_positively_homogeneous_at_init():
     assert 0.7 < float(bias.std()) < 1.3 and abs(float(bias.mean())) < 0.2
 
 
+@pytest.mark.slow
 def test_ablate_workers_exit_with_their_parent(tmp_path):
     """A killed ``ablate`` leaves no worker behind training in the background."""
     import os

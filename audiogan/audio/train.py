@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import field
 from pathlib import Path
 from typing import Any, Callable
@@ -121,6 +122,8 @@ class _Logger:
         self.metrics = run / "metrics.jsonl"
         _truncate_metrics(self.metrics, start_step)
         self.tb = SummaryWriter(str(run / "tb"), purge_step=start_step if start_step else None)
+        self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loss-curves")
+        self._drawing: Future | None = None
 
     def scalars(self, step: int, stats: dict[str, float]) -> None:
         for k, v in stats.items():
@@ -137,16 +140,25 @@ class _Logger:
         save_figure(fig, self.run / "spectrograms.png")
         self.tb.add_figure("spectrograms", fig, step, close=False)
 
+    def curves(self) -> None:
+        """Redraw ``loss_curves.png`` in the background (a second or more on CPU): training goes on, and
+        a request while a drawing is still running is dropped (the next checkpoint draws the newer data)."""
+        if self._drawing is None or self._drawing.done():
+            self._drawing = self._painter.submit(loss_curves, self.metrics, self.run / "loss_curves.png")
+
     def close(self) -> None:
+        self._painter.shutdown(wait=True)
+        if self._drawing is not None:
+            self._drawing.result()  # a drawing error is raised, not lost
         self.tb.close()
 
 
-def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path) -> Path:
+def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger: _Logger) -> Path:
     state = {**trainer.training_state(), "rng": rng_state()}
     folder = save_checkpoint(step_folder(run, trainer.step), dump_yaml(cfg), trainer.model_state(), state)
     prune_checkpoints(run, cfg.keep_checkpoints)
     if (run / "metrics.jsonl").exists():
-        loss_curves(run / "metrics.jsonl", run / "loss_curves.png")
+        logger.curves()
     return folder
 
 
@@ -199,11 +211,11 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
             if step % cfg.sample_every == 0 or step == end:
                 logger.examples(step, _example(trainer, dataset))
             if step % cfg.checkpoint_every == 0 or step == end:
-                _save(trainer, cfg, run)
+                _save(trainer, cfg, run, logger)
             if progress:
                 progress(step, cfg.steps, stats)
     except KeyboardInterrupt:
-        _save(trainer, cfg, run)  # between steps, so the state is consistent
+        _save(trainer, cfg, run, logger)  # between steps, so the state is consistent
         raise
     finally:
         logger.close()

@@ -11,7 +11,7 @@ default it does not name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Mapping
 
 from .losses import adversarial_loss
 

@@ -1,0 +1,67 @@
+"""The command line's conventions: user errors in one line (exit 2, 1 for system errors), anything else
+reported as a bug in one line (exit 3) with the traceback under --debug or AUDIOGAN_DEBUG=1."""
+
+import pytest
+from typer.testing import CliRunner
+
+import audiogan
+from audiogan.cli import app
+from audiogan.errors import AudioError
+
+
+def _invoke(*args, env=None):
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def test_version_flag_and_command():
+    for args in (["--version"], ["version"]):
+        res = _invoke(*args)
+        assert res.exit_code == 0 and audiogan.__version__ in res.output
+
+
+@pytest.fixture()
+def broken_toy_train(monkeypatch):
+    import audiogan.toy.train as toy_train
+
+    def boom(*args, **kwargs):
+        raise TypeError("an unexpected bug")
+
+    monkeypatch.setattr(toy_train, "train_toy", boom)
+
+
+def test_an_unexpected_error_is_reported_as_a_bug(broken_toy_train, tmp_path, monkeypatch):
+    monkeypatch.delenv("AUDIOGAN_DEBUG", raising=False)
+    res = _invoke("toy", "train", "--data", "ring", "--recipe", "best", "--out", str(tmp_path))
+    assert res.exit_code == 3
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "internal error: a bug in audiogan" in lines[0]
+    assert "TypeError: an unexpected bug" in lines[0] and "--debug" in lines[0]
+    assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_debug_shows_the_traceback(broken_toy_train, tmp_path, how):
+    args = ["toy", "train", "--data", "ring", "--recipe", "best", "--out", str(tmp_path)]
+    if how == "flag":
+        res = _invoke("--debug", *args)
+    else:
+        res = _invoke(*args, env={"AUDIOGAN_DEBUG": "1"})
+    assert res.exit_code != 0
+    assert isinstance(res.exception, TypeError)  # raised through, so the traceback is printed
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path, monkeypatch):
+    import audiogan.toy.train as toy_train
+
+    def bad(*args, **kwargs):
+        raise AudioError("x.wav: not readable audio")
+
+    monkeypatch.setattr(toy_train, "train_toy", bad)
+    res = _invoke("toy", "train", "--data", "ring", "--recipe", "best", "--out", str(tmp_path))
+    assert res.exit_code == 2 and res.output.strip() == "error: x.wav: not readable audio"
+
+
+def test_unknown_device_is_a_user_error(tmp_path):
+    res = _invoke("enhance", "in.wav", "-o", str(tmp_path / "o.wav"), "--device", "tpu")
+    assert res.exit_code == 2 and "unknown device" in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
