@@ -24,7 +24,8 @@ import json, sys, time, torch
 threads, path, out, model, device, batch = sys.argv[1:7]
 torch.set_num_threads(int(threads))
 from torch import nn
-from audiogan.audio.enhance import Enhancer, enhance_file
+from audiogan.audio.enhance.enhancer import Enhancer
+from audiogan.audio.enhance.stream import enhance_file
 # reference: a plain conv, same process and threads
 conv = nn.Conv1d(64, 64, 3, padding=1).eval()
 h = torch.randn(1, 64, 160000)
@@ -50,7 +51,7 @@ def model_gflop_per_second(model: str | None) -> float:
     import torch
     from torch import nn
 
-    from audiogan.audio.enhance import Enhancer
+    from audiogan.audio.enhance.enhancer import Enhancer
 
     enh = Enhancer.from_pretrained(model)
     sr = enh.sample_rate
