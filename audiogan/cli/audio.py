@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import UserError
-from .common import err, out, user_errors
+from .common import err, out, report_rows, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -88,9 +88,8 @@ def enhance(
                 task = bar.add_task("enhancing", total=None)
                 report = enhance_folder(enhancer, source, output, batch_size, workers,
                                         progress=lambda rel, status: bar.advance(task))
-            for rel, (status, detail) in sorted(report.rows.items()):
-                if status == "failed":
-                    err.print(f"failed {rel}: {detail}", highlight=False, soft_wrap=True)
+            report_rows("failed", ((rel, detail) for rel, (status, detail) in sorted(report.rows.items())
+                                   if status == "failed"))
             out.print(f"{output}: {report.summary()} (report: {output / 'enhance_report.tsv'})")
             if report.count("failed"):
                 raise typer.Exit(1)
@@ -133,5 +132,4 @@ def evaluate(
         if json_out:
             atomic_write_text(json_out, ev.to_json())
     typer.echo(format_evaluation(ev))  # plain: a markdown table must not be re-wrapped
-    for rel, reason in ev.failures.items():
-        err.print(f"failed {rel}: {reason}", highlight=False, soft_wrap=True)
+    report_rows("failed", ev.failures.items())

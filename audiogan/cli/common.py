@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import typer
 from rich.console import Console
@@ -36,6 +36,15 @@ def debug_enabled() -> bool:
 def first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def report_rows(verb: str, rows: Iterable[tuple[str, str]]) -> int:
+    """One line on stderr per ``(path, reason)``: ``failed x.wav: reason``; returns how many."""
+    n = 0
+    for path, reason in rows:
+        err.print(f"{verb} {path}: {reason}", highlight=False, soft_wrap=True, markup=False)
+        n += 1
+    return n
 
 
 def fail(message: str) -> None:

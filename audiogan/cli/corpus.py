@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, out, user_errors
+from .common import err, out, report_rows, user_errors
 
 corpus_app = typer.Typer(help="Build speech corpora offline: render with flite/espeak-ng, or import recordings.",
                          no_args_is_help=True)
@@ -73,7 +73,5 @@ def corpus_eval_set(
 
 def _corpus_report(result) -> None:
     out.print(f"{result.files} files, {result.seconds / 60:.1f} new minutes")
-    for path, reason in result.problems.items():
-        err.print(f"skipped {path}: {reason}", highlight=False, soft_wrap=True)
-    if result.problems:
+    if report_rows("skipped", result.problems.items()):
         err.print(f"{len(result.problems)} problem(s)")
