@@ -119,3 +119,16 @@ def test_data_config_validation():
         DataConfig(mode="clean")
     with pytest.raises(ValueError, match="valid: synthetic"):
         DataConfig(mode="stream")
+
+
+def test_signal_helpers(speech):
+    from audiogan.audio.data.signal import fit_length, peak_normalize, rms
+
+    x = speech * 0.3
+    # The arithmetic order the corpora were made with: a change would alter every corpus by 1 LSB here and there.
+    assert np.array_equal(peak_normalize(x), 0.9 * x / float(np.abs(x).max()))
+    assert float(np.abs(peak_normalize(x, 0.5)).max()) == pytest.approx(0.5)
+    assert np.array_equal(peak_normalize(np.zeros(4, np.float32)), np.zeros(4, np.float32))
+    assert fit_length(x, 10).shape == (10,) and fit_length(x[:5], 8)[5:].tolist() == [0, 0, 0]
+    assert fit_length(np.ones((3, 2)), 5).shape == (5, 2)
+    assert rms(np.full(100, 0.5)) == pytest.approx(0.5)

@@ -16,7 +16,7 @@ def fit_length(y: np.ndarray, n: int) -> np.ndarray:
 def peak_normalize(x: np.ndarray, peak: float = 0.9, floor: float = 1e-4) -> np.ndarray:
     """``x`` scaled so its largest magnitude is ``peak``; a signal quieter than ``floor`` is scaled as if
     its peak were ``floor`` (silence is not blown up into noise)."""
-    return x * (peak / max(float(np.abs(x).max()), floor))
+    return peak * x / max(float(np.abs(x).max()), floor)  # this order: the corpora it made stay bit-identical
 
 
 def rms(x: np.ndarray) -> float:
