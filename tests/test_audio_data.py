@@ -24,8 +24,9 @@ def _needs_tools(name):
 @pytest.mark.parametrize("name", [_needs_tools(n) for n in sorted(D.DEGRADATIONS)])
 def test_each_degradation_runs_seeded_and_keeps_length(name, speech):
     d = D.DEGRADATIONS[name]
-    a = d.fn(speech, SR, np.random.default_rng(1), 0.6)
-    b = d.fn(speech, SR, np.random.default_rng(1), 0.6)
+    pool = ([speech[::-1].copy()],) if d.needs_pool else ()  # babble: other talkers
+    a = d.fn(speech, SR, np.random.default_rng(1), 0.6, *pool)
+    b = d.fn(speech, SR, np.random.default_rng(1), 0.6, *pool)
     assert a.shape == speech.shape and a.dtype == np.float32 and np.isfinite(a).all()
     assert np.array_equal(a, b)
     assert not np.allclose(a, speech, atol=1e-4)  # it really changes the signal

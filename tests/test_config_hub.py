@@ -60,7 +60,7 @@ def test_shipped_and_debug_recipes_use_the_shipped_generator_kind():
     ("generator: {kind: spectral_gain, strides: [4, 4]}", "unknown key 'generator.spectral_gain.strides'"),
     ("generator: {n_fft: 512, upsample: linear}", "unknown key 'generator.spectral_gain.upsample'"),
     ("generator: {kind: waveform, n_fft: 512}", "unknown key 'generator.waveform.n_fft'"),
-    ("generator: {kind: wavelet}", "unknown kind 'wavelet' for 'generator'; valid: 'spectral_gain', 'waveform'"),
+    ("generator: {kind: wavelet}", "unknown kind 'wavelet' for 'generator'; valid: 'spectral_gain', 'spectral_phase', 'waveform'"),
 ])
 def test_mistakes_are_refused_naming_key_and_file(tmp_path, text, needle):
     path = tmp_path / "x.yaml"

@@ -23,12 +23,13 @@ class ReconConfig:
     # noise-floor bins and stayed flat at the identity's value through 2,500 steps (see configs/base.yaml).
     log_floor: float = 3e-3
     unpaired_tau: float = 0.5  # unpaired data: the output is tied to its own (degraded) input, loosely
+    phase_fft_sizes: list[int] = field(default_factory=lambda: [512])  # loss/complex and loss/phase
 
     def __post_init__(self) -> None:
         if self.tau < 0 or self.unpaired_tau < 0 or self.log_floor <= 0:
             raise ValueError("recon.tau and unpaired_tau must be >= 0 and log_floor > 0")
-        if not self.fft_sizes or any(n < 16 for n in self.fft_sizes):
-            raise ValueError("recon.fft_sizes must be a non-empty list of sizes >= 16")
+        if not self.fft_sizes or any(n < 16 for n in self.fft_sizes + self.phase_fft_sizes):
+            raise ValueError("recon.fft_sizes and phase_fft_sizes must be lists of sizes >= 16 (fft_sizes non-empty)")
 
 
 @dataclass
@@ -41,6 +42,8 @@ class AudioLossWeights(LossWeights):
     wave: float = 0.0  # waveform L1
     mag: float = 0.0  # compressed-magnitude (power 0.3) spectral loss
     stoi: float = 0.0  # 1 - differentiable STOI
+    complex: float = 0.0  # compressed complex spectrum, squared distance (phase_losses.py)
+    phase: float = 0.0  # anti-wrapping phase losses: instantaneous phase + group delay + inst. frequency
 
 
 @dataclass

@@ -20,17 +20,21 @@ import numpy as np
 import pydantic
 import torch
 
-from ..checkpoint import (atomic_write_text, latest_checkpoint, load_checkpoint, prune_checkpoints,
+from ..checkpoint import (atomic_write_text, checkpoints, latest_checkpoint, load_checkpoint, prune_checkpoints,
                           rng_state, save_checkpoint, set_rng_state, step_folder)
 from ..config import ConfigError, check_resume_config, dump_yaml
 from ..gan import AdversarialTrainer, GrowthSchedule, OptimizerConfig, grad_norms_by_group, make_optimizer, make_scheduler
 from ..plotting import loss_curves, save_figure
 from ..runtime import resolve_device
-from .data.dataset import DataConfig, EnhancementDataset, make_loader
+from .data.cache import make_dataset
+from .data.dataset import DataConfig, make_loader
 from .losses import (AudioAdversarialConfig, ReconConfig, compressed_magnitude_loss, stoi_loss, thresholded_stft_loss,
                      waveform_l1)
 from .models import GeneratorConfig, SpectralGainConfig, make_generator
 from .models.critic import AudioCritic, CriticConfig
+from .phase_losses import complex_compressed_loss, phase_loss
+from .validation import keep_if_best, validate
+from .warm_start import WarmStartReport, warm_start
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ class AudioTrainConfig(pydantic.BaseModel):
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    validation_segments: int = 0  # segments of the validation split scored at every checkpoint; 0 = off
 
     @pydantic.model_validator(mode="after")
     def _growth_fits(self) -> "AudioTrainConfig":
@@ -67,10 +72,14 @@ class AudioTrainConfig(pydantic.BaseModel):
         return self
 
 
-def build_trainer(cfg: AudioTrainConfig, device: torch.device) -> AdversarialTrainer:
+def build_trainer(cfg: AudioTrainConfig, device: torch.device, init: str | Path | None = None,
+                  ) -> tuple[AdversarialTrainer, WarmStartReport | None]:
+    """The trainer of a config; ``init`` warm-starts its networks from a model or run folder (reported)."""
     torch.manual_seed(cfg.seed)
-    generator = make_generator(cfg.generator).to(device)
-    critic = AudioCritic(cfg.critic).to(device)
+    generator = make_generator(cfg.generator)
+    critic = AudioCritic(cfg.critic)
+    report = warm_start(init, {"generator": generator, "critic": critic}) if init else None
+    generator, critic = generator.to(device), critic.to(device)
     g_opt = make_optimizer(generator.parameters(), cfg.generator_opt)
     c_opt = make_optimizer(critic.parameters(), cfg.critic_opt)
     unpaired = cfg.data.mode == "unpaired"
@@ -85,26 +94,62 @@ def build_trainer(cfg: AudioTrainConfig, device: torch.device) -> AdversarialTra
             terms["loss/mag"] = compressed_magnitude_loss(fake, target, recon.fft_sizes)
         if weights.stoi:
             terms["loss/stoi"] = stoi_loss(fake, target, cfg.sample_rate)
+        if weights.complex:
+            terms["loss/complex"] = complex_compressed_loss(fake, target, recon.phase_fft_sizes)
+        if weights.phase:
+            parts = phase_loss(fake, target, recon.phase_fft_sizes)
+            terms["loss/phase"] = parts["ip"] + parts["gd"] + parts["iaf"]
         return terms
 
-    return AdversarialTrainer(
+    trainer = AdversarialTrainer(
         generator, critic, g_opt, c_opt, cfg.adversarial, generator_terms=generator_terms,
         generator_growth=cfg.generator_growth, critic_growth=cfg.critic_growth,
         schedulers={"generator": make_scheduler(g_opt, cfg.generator_opt),
                     "critic": make_scheduler(c_opt, cfg.critic_opt)},
         device=device)
+    return trainer, report
 
 
-def _prepare_run(cfg: AudioTrainConfig, run: Path, resume: bool) -> None:
+def _prepare_run(cfg: AudioTrainConfig, run: Path, resume: bool) -> bool:
+    """Check that ``run`` can take this run; returns whether to resume from a checkpoint.
+
+    Writes no config: :func:`train` writes ``config.yaml`` once the models and data are built, so a start
+    that fails (a missing data folder) leaves no run behind. A folder whose run never saved a checkpoint
+    is started again, with or without ``--resume``. Resuming accepts one config change, ``steps`` (a
+    finished run is extended by raising it); any other is refused with the difference.
+    """
     saved = run / "config.yaml"
+    has_checkpoint = latest_checkpoint(run) is not None
     if resume:
         if not saved.exists():
             raise ConfigError(f"{run}: nothing to resume (no config.yaml)")
-        check_resume_config(saved.read_text(), cfg, str(run))
-    elif saved.exists():
+        if not has_checkpoint:
+            log.warning(f"{run}: no checkpoint to resume from; the run starts again from step 0")
+            return False
+        check_resume_config(saved.read_text(), cfg, str(run), accept=("steps",))
+        return True
+    if saved.exists() and has_checkpoint:
         raise ConfigError(f"{run}: already holds a run; pass --resume to continue it, or choose another --out")
     run.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(saved, dump_yaml(cfg))
+    return False
+
+
+def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device) -> Path:
+    """Load the newest checkpoint of ``run`` that loads; a damaged newer one is skipped with a warning that
+    names it and the one resumed from. Raises :class:`ConfigError` when none loads."""
+    skipped = []
+    for ckpt in checkpoints(run):
+        try:
+            _, models, state = load_checkpoint(ckpt, device)
+            trainer.load_state(models, state)
+            set_rng_state(state["rng"])
+        except Exception as err:  # a truncated, corrupt or partly deleted checkpoint
+            skipped.append(f"{ckpt.name} ({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})")
+            continue
+        if skipped:
+            log.warning(f"{run}: checkpoint {'; '.join(skipped)} does not load; resuming from {ckpt.name}")
+        return ckpt
+    raise ConfigError(f"{run}: no checkpoint loads: {'; '.join(skipped)}")
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -163,8 +208,8 @@ def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger:
 
 
 @torch.no_grad()
-def _example(trainer: AdversarialTrainer, dataset: EnhancementDataset) -> list[tuple[str, np.ndarray]]:
-    degraded, clean = dataset[2 ** 40]  # a fixed example, never drawn for training
+def _example(trainer: AdversarialTrainer, dataset) -> list[tuple[str, np.ndarray]]:
+    degraded, clean = dataset.fixed_example()  # never drawn for training
     model = trainer.eval_generator()
     out = model(degraded.unsqueeze(0).to(trainer.device), **trainer.generator_kwargs())[0, 0].float().cpu().numpy()
     return [("input", degraded[0].numpy()), ("output", out), ("target", clean[0].numpy())]
@@ -172,46 +217,69 @@ def _example(trainer: AdversarialTrainer, dataset: EnhancementDataset) -> list[t
 
 def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: str = "auto",
           progress: Callable[[int, int, dict[str, float]], None] | None = None,
-          stop_after: int | None = None) -> dict[str, float]:
+          stop_after: int | None = None, init: str | Path | None = None) -> dict[str, float]:
     """Train (or resume) a run; returns the last logged statistics.
 
     Args:
         stop_after: stop once this many iterations are done in total (for tests and time-boxed runs);
             the run can be resumed later up to ``cfg.steps``.
+        init: a model folder, checkpoint folder or run folder to warm-start a new run's networks from
+            (every tensor that matches by name and shape; the rest are listed in ``RUN/warm_start.txt``).
     """
     run = Path(run)
-    _prepare_run(cfg, run, resume)
+    if stop_after is not None and stop_after < 1:
+        raise ConfigError(f"stop_after must be >= 1, got {stop_after}")
+    resume = _prepare_run(cfg, run, resume)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     dev = resolve_device(device)
-    trainer = build_trainer(cfg, dev)
-    ckpt = latest_checkpoint(run) if resume else None
-    if ckpt is not None:
-        _, models, state = load_checkpoint(ckpt, dev)
-        trainer.load_state(models, state)
-        set_rng_state(state["rng"])
+    trainer, warm = build_trainer(cfg, dev, init if not resume else None)
+    if warm is not None:
+        atomic_write_text(run / "warm_start.txt", "\n".join(warm.lines()) + "\n")
+        for line in warm.lines():
+            log.info("warm start: %s", line)
+    if resume:
+        _resume(trainer, run, dev)
         log.info("resumed %s at step %d", run, trainer.step)
-    dataset = EnhancementDataset(cfg.data, cfg.sample_rate, cfg.seed)
+    dataset = make_dataset(cfg.data, cfg.sample_rate, cfg.seed)
     if dataset.report.problems:
         log.warning("corpus: %s", dataset.report.summary())
+    valid = dataset.validation(cfg.validation_segments) if cfg.validation_segments else []
     batches = iter(make_loader(dataset, trainer.batches_drawn))
+    audio_per_batch = cfg.data.batch_size * dataset.length / cfg.sample_rate  # seconds of audio in a batch
+    atomic_write_text(run / "config.yaml", dump_yaml(cfg))  # the models and data are built: the run exists
+    if trainer.step >= cfg.steps:
+        log.info("%s is finished (%d/%d steps); raise steps in its config to train longer", run, trainer.step,
+                 cfg.steps)
     logger = _Logger(run, trainer.step, cfg.sample_rate)
     end = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
+    if progress:
+        progress(trainer.step, cfg.steps, {})  # where the run starts (a resumed one part-way)
     stats: dict[str, float] = {}
-    started = time.perf_counter()
+    started, start_step, start_batches = time.perf_counter(), trainer.step, trainer.batches_drawn
     try:
         while trainer.step < end:
             stats = trainer.train_iteration(batches)
             step = trainer.step
             if step % cfg.log_every == 0 or step == end:
+                elapsed = time.perf_counter() - started
                 stats = {**stats, **grad_norms_by_group(trainer.generator, "generator"),
                          **grad_norms_by_group(trainer.critic, "critic"),
-                         "time/iter_s": (time.perf_counter() - started) / max(1, step)}
+                         "time/iter_s": elapsed / max(1, step - start_step),
+                         "time/audio_s_per_s": (trainer.batches_drawn - start_batches) * audio_per_batch / elapsed,
+                         "data/hours_seen": trainer.batches_drawn * audio_per_batch / 3600}
                 logger.scalars(step, stats)
             if step % cfg.sample_every == 0 or step == end:
                 logger.examples(step, _example(trainer, dataset))
             if step % cfg.checkpoint_every == 0 or step == end:
                 _save(trainer, cfg, run, logger)
+                if valid:
+                    scores = validate(trainer.eval_generator(), valid, trainer.generator_kwargs(), trainer.device,
+                                      cfg.sample_rate, cfg.recon.tau, cfg.recon.fft_sizes, cfg.recon.log_floor)
+                    logger.scalars(step, scores)
+                    state = {**trainer.training_state(), "rng": rng_state()}
+                    if keep_if_best(run, step, scores, dump_yaml(cfg), trainer.model_state(), state):
+                        log.info("step %d: best on validation so far (%s)", step, scores)
             if progress:
                 progress(step, cfg.steps, stats)
     except KeyboardInterrupt:

@@ -23,6 +23,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest checkpoint"),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
     stop_after: Optional[int] = typer.Option(None, help="stop after this many iterations in total (resumable)"),
+    init: Optional[Path] = typer.Option(None, "--init", help="warm-start a new run's networks from a model folder "
+                                        "or a run folder (every tensor that matches; the rest are listed)"),
 ) -> None:
     """Train the enhancer (or resume a stopped run exactly where it was)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -41,7 +43,8 @@ def train(
                 info = " ".join(f"{k.split('/')[-1]}={stats[k]:.3g}" for k in ("loss/recon", "critic/gap") if k in stats)
                 bar.update(task, completed=step, info=info)
 
-            stats = train_run(cfg, out_dir, resume=resume, device=device, progress=progress, stop_after=stop_after)
+            stats = train_run(cfg, out_dir, resume=resume, device=device, progress=progress, stop_after=stop_after,
+                             init=init)
     out.print(f"run {out_dir}: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()
                                             if k in ("loss/recon", "loss/adv", "critic/gap", "guard/skipped")))
 

@@ -75,3 +75,30 @@ def _corpus_report(result) -> None:
     out.print(f"{result.files} files, {result.seconds / 60:.1f} new minutes")
     if report_rows("skipped", result.problems.items()):
         err.print(f"{len(result.problems)} problem(s)")
+
+
+@corpus_app.command("cache")
+def corpus_cache(
+    config: Path = typer.Argument(..., help="a training config whose data block (mode clean, paired, ...) to render"),
+    out_dir: Path = typer.Option(..., "--out", help="cache folder (resumable: finished shards are kept)"),
+    hours: float = typer.Option(..., help="hours of training segments to render", min=0.001),
+    validation: int = typer.Option(64, help="validation segments (model selection)", min=0),
+    workers: int = typer.Option(1, help="processes rendering shards in parallel", min=1),
+) -> None:
+    """Pre-degrade training segments once into shards on disk; train on them with data.mode: cached."""
+    from rich.progress import Progress
+
+    from ..audio.data.cache import build_cache, cache_bytes
+    from ..audio.train import AudioTrainConfig
+    from ..config import load_config
+
+    with user_errors():
+        cfg = load_config(config, AudioTrainConfig)
+        segments = max(1, round(hours * 3600 / cfg.data.segment_seconds))
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("caching", total=segments + validation)
+            meta = build_cache(cfg.data, cfg.sample_rate, cfg.seed, out_dir, segments, validation, workers=workers,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    out.print(f"{out_dir}: {meta['segments']} training + {meta['validation']} validation segments of "
+              f"{cfg.data.segment_seconds:g} s ({meta['segments'] * cfg.data.segment_seconds / 3600:.2f} h), "
+              f"{cache_bytes(out_dir) / 2 ** 20:.0f} MB")

@@ -10,7 +10,7 @@ from ...errors import AudioError, ConfigError
 from ..data.files import list_audio
 from ..data.io import load_mono, write_audio
 from ..data.signal import peak_normalize
-from ..degrade.registry import DEGRADATIONS, available
+from ..degrade.registry import CLASSIC, DEGRADATIONS, available
 from .result import CorpusResult
 
 
@@ -22,7 +22,7 @@ def make_eval_set(clean: str | Path, out: str | Path, sample_rate: int = 16000, 
     at a random strength in [0.3, 0.9]), so results can be tabulated per degradation family.
     """
     clean, out = Path(clean), Path(out)
-    pool = available()
+    pool = available(list(DEGRADATIONS) if families else CLASSIC)  # the classic seven unless asked
     by_family: dict[str, list[str]] = {}
     for name in pool:
         by_family.setdefault(DEGRADATIONS[name].family, []).append(name)
@@ -46,7 +46,12 @@ def make_eval_set(clean: str | Path, out: str | Path, sample_rate: int = 16000, 
         for family, names in sorted(by_family.items()):
             rng = np.random.default_rng([seed, i, len(family), sum(map(ord, family))])
             name = str(rng.choice(names))
-            y = DEGRADATIONS[name].fn(x, sample_rate, rng, float(rng.uniform(0.3, 0.9)))
+            d, strength = DEGRADATIONS[name], float(rng.uniform(0.3, 0.9))
+            if d.needs_pool:  # babble: the other clean files of the set are the talkers
+                speech = [load_mono(p, sample_rate) for p in files if p != f][:32]
+                y = d.fn(x, sample_rate, rng, strength, speech)
+            else:
+                y = d.fn(x, sample_rate, rng, strength)
             y = np.clip(np.nan_to_num(y) * (np.abs(x).max() / max(float(np.abs(y).max()), 1e-4)), -1, 1)
             dest = out / "degraded" / family / rel
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -27,16 +27,19 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ...errors import DataError
 from ..degrade.registry import DegradeConfig, available, degrade
 from .files import CorpusReport, list_audio, load_corpus
+from .noise import NoiseBank, NoiseConfig
 from .synthetic import synth_utterance
 
 log = logging.getLogger(__name__)
+VALID_SEED_OFFSET = 1_000_003  # the validation split draws from another seed stream than training
 
 
 @dataclass
 class DataConfig:
     __pydantic_config__ = {"extra": "forbid"}
 
-    mode: str = "synthetic"  # synthetic | clean | paired | unpaired
+    mode: str = "synthetic"  # synthetic | clean | paired | unpaired | cached
+    cache: str = ""  # cached: a segment cache folder (audiogan corpus cache)
     clean: list[str] = field(default_factory=list)  # folders or files of clean speech
     degraded: list[str] = field(default_factory=list)  # paired / unpaired: degraded speech
     segment_seconds: float = 1.0
@@ -46,10 +49,13 @@ class DataConfig:
     synthetic_utterances: int = 32  # synthetic mode: utterances rendered (3 s each)
     gain_db: list[float] = field(default_factory=lambda: [-18.0, 0.0])  # random level, re peak 0.9
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)  # a user's noise recordings, mixed in
 
     def __post_init__(self) -> None:
-        if self.mode not in ("synthetic", "clean", "paired", "unpaired"):
-            raise ValueError(f"unknown data mode {self.mode!r}; valid: synthetic, clean, paired, unpaired")
+        if self.mode not in ("synthetic", "clean", "paired", "unpaired", "cached"):
+            raise ValueError(f"unknown data mode {self.mode!r}; valid: synthetic, clean, paired, unpaired, cached")
+        if self.mode == "cached" and not self.cache:
+            raise ValueError("data mode 'cached' needs data.cache (a folder made by audiogan corpus cache)")
         if self.mode in ("clean", "paired", "unpaired") and not self.clean:
             raise ValueError(f"data mode {self.mode!r} needs data.clean")
         if self.mode in ("paired", "unpaired") and not self.degraded:
@@ -80,7 +86,19 @@ class EnhancementDataset(Dataset):
                 raise DataError("no usable degraded audio found in data.degraded")
         if not self.clean:
             raise DataError("no usable clean audio found in data.clean")
+        self.noise = NoiseBank(cfg.noise, sample_rate, self.report)
         self.weights = self._weights(self.clean)
+
+    def fixed_example(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """An example never drawn for training (an index far past any run's end)."""
+        return self[2 ** 40]
+
+    def validation(self, n: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``n`` validation examples: the same corpus, drawn from another seed stream than training's."""
+        other = EnhancementDataset.__new__(EnhancementDataset)
+        other.__dict__.update(self.__dict__)
+        other.seed = self.seed + VALID_SEED_OFFSET
+        return [other[i] for i in range(n)]
 
     def _load_pairs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         clean_root, deg_root = Path(self.cfg.clean[0]), Path(self.cfg.degraded[0])
@@ -132,7 +150,9 @@ class EnhancementDataset(Dataset):
             degraded, _ = self._segment(self.degraded[j], rng)
             degraded = degraded * 0.9 * 10 ** (rng.uniform(lo, hi) / 20) / max(float(np.abs(degraded).max()), 1e-4)
         else:
-            degraded, _ = degrade(clean, self.sr, rng, self.cfg.degrade, names=self.degradations)
+            degraded, _ = degrade(clean, self.sr, rng, self.cfg.degrade, names=self.degradations, speech=self.clean)
+        if self.noise:  # after the simulator: recorded noise on top of whatever damage it did
+            degraded = np.clip(self.noise.apply(degraded, rng), -1, 1)
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(0)  # noqa: E731
         return as_t(degraded), as_t(clean)
 

@@ -17,6 +17,7 @@ class Degradation:
     fn: Degrader
     tools: tuple[str, ...] = ()  # command-line tools it needs
     package: str = ""  # the Debian package that provides them
+    needs_pool: bool = False  # fn takes a fifth argument: a list of other speech signals (babble)
 
 
 def lerp(lo: float, hi: float, s: float) -> float:

@@ -7,7 +7,10 @@ is skipped with one warning naming the Debian package, never a crash.
 
 Families: ``codec`` (codec2, opus, mp3), ``vocoder`` (Griffin-Lim from a mel spectrogram, mel-envelope
 smearing with the original phase, phase noise), ``band`` (low-pass), ``quant`` (uniform quantisation,
-mu-law), ``clip``, ``noise`` (white/pink/brown), ``reverb`` (short synthetic room).
+mu-law), ``clip``, ``noise`` (white/pink/brown), ``reverb`` (short synthetic room), and ``ambient``
+(non-stationary noise made here: babble of other talkers, modulated and bursty noise, hum, clicks,
+music-like tones). The first seven families (:data:`CLASSIC`) are the default of a config and of a
+held-out set, as they were before ``ambient`` existed, so older recipes and sets stay as they were.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import numpy as np
 from ...errors import ConfigError
 from .base import Degradation
 from .codecs import codec2, mp3, opus
+from .noise import babble, bursty_noise, clicks, hum, modulated_noise, tones
 from .signal_level import bandlimit, clipping, mulaw, noise, quantize, reverb
 from .vocoders import griffin_lim, mel_smear, phase_noise
 
-__all__ = ["DEGRADATIONS", "DegradeConfig", "Degradation", "available", "degrade"]
+__all__ = ["CLASSIC", "DEGRADATIONS", "DegradeConfig", "Degradation", "available", "degrade"]
 
 DEGRADATIONS: dict[str, Degradation] = {d.name: d for d in [
     Degradation("codec2", "codec", codec2, ("c2enc", "c2dec"), "codec2"),
@@ -39,7 +43,14 @@ DEGRADATIONS: dict[str, Degradation] = {d.name: d for d in [
     Degradation("clipping", "clip", clipping),
     Degradation("noise", "noise", noise),
     Degradation("reverb", "reverb", reverb),
+    Degradation("babble", "ambient", babble, needs_pool=True),
+    Degradation("modulated_noise", "ambient", modulated_noise),
+    Degradation("bursty_noise", "ambient", bursty_noise),
+    Degradation("hum", "ambient", hum),
+    Degradation("clicks", "ambient", clicks),
+    Degradation("tones", "ambient", tones),
 ]}
+CLASSIC = [name for name, d in DEGRADATIONS.items() if d.family != "ambient"]
 
 _warned: set[str] = set()
 
@@ -68,19 +79,23 @@ class DegradeConfig:
 
     __pydantic_config__ = {"extra": "forbid"}
 
-    names: list[str] = field(default_factory=lambda: list(DEGRADATIONS))
+    names: list[str] = field(default_factory=lambda: list(CLASSIC))
     max_chain: int = 2  # a chain has 1..max_chain distinct degradations, in random order
     min_strength: float = 0.2
     max_strength: float = 1.0
 
 
 def degrade(x: np.ndarray, sr: int, rng: np.random.Generator, config: DegradeConfig,
-            names: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+            names: list[str] | None = None, speech: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
     """A random chain of available degradations at random strengths; returns ``(y, applied names)``.
 
-    The output is rescaled to the input's peak (codecs and filters change level) and clipped to [-1, 1].
+    ``speech``: other utterances for the degradations that need them (babble); without it they are left
+    out of the draw. The output is rescaled to the input's peak (codecs and filters change level) and
+    clipped to [-1, 1].
     """
     pool = names if names is not None else available(config.names)
+    if not speech:
+        pool = [name for name in pool if not DEGRADATIONS[name].needs_pool]
     if not pool:
         return x.astype(np.float32), []
     k = int(rng.integers(1, min(config.max_chain, len(pool)) + 1))
@@ -88,7 +103,8 @@ def degrade(x: np.ndarray, sr: int, rng: np.random.Generator, config: DegradeCon
     y = x.astype(np.float32)
     for name in chain:
         strength = float(rng.uniform(config.min_strength, config.max_strength))
-        y = DEGRADATIONS[name].fn(y, sr, rng, strength)
+        d = DEGRADATIONS[name]
+        y = d.fn(y, sr, rng, strength, speech) if d.needs_pool else d.fn(y, sr, rng, strength)
     peak_in, peak_out = float(np.abs(x).max()), float(np.abs(y).max())
     if peak_out > 0 and peak_in > 0:
         y = y * (peak_in / peak_out)

@@ -1,4 +1,5 @@
-"""The audio critic: multi-resolution STFT and multi-scale waveform sub-critics, spectral norm on every conv.
+"""The audio critic: multi-resolution STFT, multi-scale and multi-period waveform sub-critics, spectral norm
+on every conv.
 
 Each sub-critic is ``stem -> growing residual stack -> head`` and yields a map of patch scores; the
 critic returns ``(scores (B, n_sub), features)`` with one score per sub-critic (the mean of its patch
@@ -29,10 +30,17 @@ class CriticConfig:
     channels: int = 24
     blocks: int = 4  # residual blocks per sub-critic (the growable depth)
     log_floor: float = 1e-3  # magnitude floor of the log spectrogram (-60 dB); bounds its slope at 1/floor
+    # Multi-period waveform sub-critics (HiFi-GAN's MPD: 2, 3, 5, 7, 11): each folds the waveform into
+    # rows of ``period`` samples, so it sees periodicity and phase that the STFT critics' magnitudes hide.
+    periods: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.stft_sizes and self.waveform_scales < 1:
-            raise ValueError("critic needs at least one STFT size or waveform scale")
+        if not self.stft_sizes and self.waveform_scales < 1 and not self.periods:
+            raise ValueError("critic needs at least one STFT size, waveform scale or period")
+        if self.channels < 4 or self.blocks < 1 or self.waveform_scales < 0:
+            raise ValueError("critic.channels must be >= 4, blocks >= 1 and waveform_scales >= 0")
+        if any(n < 16 for n in self.stft_sizes) or any(p < 2 for p in self.periods) or self.log_floor <= 0:
+            raise ValueError("critic.stft_sizes must be >= 16, periods >= 2 and log_floor > 0")
 
 
 class _Residual2d(nn.Sequential):
@@ -94,6 +102,42 @@ class WaveformCritic(nn.Module):
         return self.head(h), feats
 
 
+class PeriodCritic(nn.Module):
+    """Waveform folded by ``period`` ``(B, 1, T / p, p)`` -> 2-D convs along time only -> patch scores.
+
+    Kernels are ``(k, 1)``: every column (one phase of the period) is read on its own, with shared weights,
+    as in HiFi-GAN's multi-period discriminator (Kong et al. 2020).
+    """
+
+    def __init__(self, period: int, channels: int, blocks: int):
+        super().__init__()
+        self.period = period
+        c = channels
+        self.stem = nn.Sequential(
+            conv(2, 1, c // 2, (5, 1), stride=(3, 1), padding=(2, 0)), nn.LeakyReLU(0.2),
+            conv(2, c // 2, c, (5, 1), stride=(3, 1), padding=(2, 0)), nn.LeakyReLU(0.2),
+            conv(2, c, c, (5, 1), stride=(3, 1), padding=(2, 0)))
+        self.body = GrowingResidualStack([_ResidualPeriod(c) for _ in range(blocks)])
+        self.head = nn.Sequential(nn.LeakyReLU(0.2), conv(2, c, 1, (3, 1), padding=(1, 0)))
+
+    def forward(self, x: Tensor, depth=None, alpha=1.0, fade_blocks=1) -> tuple[Tensor, list[Tensor]]:
+        b, _, t = x.shape
+        pad = (-t) % self.period
+        if pad:
+            x = nn.functional.pad(x, (0, pad), mode="reflect" if pad < t else "constant")
+        h = self.stem(x.float().reshape(b, 1, -1, self.period))
+        feats = [h]
+        h = self.body(h, depth, alpha, fade_blocks)
+        feats.append(h)
+        return self.head(h), feats
+
+
+class _ResidualPeriod(nn.Sequential):
+    def __init__(self, c: int):
+        super().__init__(nn.LeakyReLU(0.2), conv(2, c, c, (5, 1), padding=(2, 0)), nn.LeakyReLU(0.2),
+                         conv(2, c, c, 1))
+
+
 class AudioCritic(nn.Module):
     """``x (B, 1, T) -> (scores (B, n_sub), features)``; see the module docstring."""
 
@@ -102,6 +146,7 @@ class AudioCritic(nn.Module):
         self.cfg = cfg
         subs: list[nn.Module] = [SpectrogramCritic(n, cfg.channels, cfg.blocks, cfg.log_floor) for n in cfg.stft_sizes]
         subs += [WaveformCritic(s, cfg.channels, cfg.blocks) for s in range(cfg.waveform_scales)]
+        subs += [PeriodCritic(p, cfg.channels, cfg.blocks) for p in cfg.periods]
         self.subs = nn.ModuleList(subs)
         apply_spectral_norm(self)
 

@@ -1,0 +1,72 @@
+"""Warm starts: a new run's networks begin from a model folder or a run's checkpoint, tensor by tensor.
+
+Every tensor whose name and shape match is loaded; every other one is named in the report (never a
+silent ``strict=False``): a run that trains a longer recipe across sessions, or a new generator that
+keeps the old body, sees exactly what carried over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import latest_checkpoint, load_checkpoint, load_weights
+from ..errors import ConfigError
+
+
+@dataclass
+class WarmStartReport:
+    source: str
+    loaded: dict[str, list[str]] = field(default_factory=dict)  # network -> tensor names loaded
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # network -> "name: why"
+
+    def lines(self) -> list[str]:
+        out = []
+        for net in sorted(set(self.loaded) | set(self.skipped)):
+            loaded, skipped = self.loaded.get(net, []), self.skipped.get(net, [])
+            out.append(f"{net}: {len(loaded)} tensors loaded from {self.source}, {len(skipped)} not")
+            out += [f"  not loaded: {entry}" for entry in skipped]
+        return out
+
+
+def _sources(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """``{network: state}`` from a model folder (model.safetensors: the generator), a checkpoint folder or a
+    run folder (its latest checkpoint: generator_ema when present, and the critic)."""
+    if (path / "model.safetensors").is_file():
+        return {"generator": load_weights(path / "model.safetensors")}
+    ckpt = path if (path / "config.yaml").is_file() and any(path.glob("*.safetensors")) else latest_checkpoint(path)
+    if ckpt is None:
+        raise ConfigError(f"{path}: --init needs a model folder, a checkpoint folder or a run folder with a checkpoint")
+    _, models, _ = load_checkpoint(ckpt)
+    out = {"generator": models.get("generator_ema", models.get("generator", {}))}
+    if "critic" in models:
+        out["critic"] = models["critic"]
+    return out
+
+
+def warm_start(path: str | Path, networks: dict[str, torch.nn.Module]) -> WarmStartReport:
+    """Copy every matching tensor of ``path`` into ``networks`` (``{"generator": g, "critic": c}``)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: --init: no such model or run folder")
+    report = WarmStartReport(str(path))
+    sources = _sources(path)
+    for net, module in networks.items():
+        target = module.state_dict()
+        source = sources.get(net, {})
+        loaded, skipped = [], []
+        for name, tensor in target.items():
+            if name not in source:
+                skipped.append(f"{name}: not in {path.name}")
+            elif source[name].shape != tensor.shape:
+                skipped.append(f"{name}: shape {tuple(source[name].shape)} there, {tuple(tensor.shape)} here")
+            else:
+                loaded.append(name)
+        extra = sorted(set(source) - set(target))
+        skipped += [f"{name}: in {path.name} only" for name in extra]
+        with torch.no_grad():
+            module.load_state_dict({**target, **{n: source[n] for n in loaded}}, strict=True)
+        report.loaded[net], report.skipped[net] = loaded, skipped
+    return report

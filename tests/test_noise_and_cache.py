@@ -1,0 +1,111 @@
+"""Non-stationary noise made here, a user's noise folder, and the pre-degraded segment cache."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audiogan.audio.data.cache import CachedDataset, build_cache, make_dataset, read_meta
+from audiogan.audio.data.dataset import DataConfig, EnhancementDataset, make_loader
+from audiogan.audio.data.files import CorpusReport
+from audiogan.audio.data.noise import NoiseBank, NoiseConfig
+from audiogan.audio.degrade import noise as N
+from audiogan.audio.degrade.registry import CLASSIC, DEGRADATIONS, DegradeConfig, degrade
+from audiogan.errors import DataError
+
+SR = 16000
+AMBIENT = [name for name, d in DEGRADATIONS.items() if d.family == "ambient"]
+
+
+def _snr(clean, noisy):
+    return 10 * np.log10(np.mean(clean.astype(np.float64) ** 2) / np.mean((noisy - clean).astype(np.float64) ** 2))
+
+
+def test_mix_at_snr_hits_the_snr():
+    rng = np.random.default_rng(0)
+    x, n = rng.standard_normal(8000), rng.standard_normal(8000) * 7
+    for snr in (0.0, 10.0, 25.0):
+        assert _snr(x, N.mix_at_snr(x, n, snr)) == pytest.approx(snr, abs=1e-3)
+
+
+@pytest.mark.parametrize("name", AMBIENT)
+def test_each_ambient_noise_is_seeded_keeps_length_and_sets_the_snr(name, speech):
+    d = DEGRADATIONS[name]
+    args = (speech, SR, None, 0.5) + (([speech[::-1].copy(), speech * 0.5],) if d.needs_pool else ())
+    a = d.fn(*args[:2], np.random.default_rng(3), *args[3:])
+    b = d.fn(*args[:2], np.random.default_rng(3), *args[3:])
+    assert np.array_equal(a, b) and a.shape == speech.shape and a.dtype == np.float32
+    assert 10 <= _snr(speech, a) <= 20  # strength 0.5: 15 dB, +-3 dB of jitter
+    severe = d.fn(*args[:2], np.random.default_rng(3), 1.0, *args[4:])
+    assert _snr(speech, severe) < 4
+
+
+def test_classic_default_and_babble_needs_speech(speech):
+    assert DegradeConfig().names == CLASSIC and not set(AMBIENT) & set(CLASSIC)
+    cfg = DegradeConfig(names=["babble", "hum"], max_chain=2)
+    for seed in range(5):
+        _, chain = degrade(speech, SR, np.random.default_rng(seed), cfg, names=["babble", "hum"])
+        assert chain == ["hum"]  # no speech pool: babble is left out of the draw
+    _, chains = zip(*[degrade(speech, SR, np.random.default_rng(s), cfg, names=["babble", "hum"], speech=[speech])
+                      for s in range(8)])
+    assert any("babble" in c for c in chains)
+
+
+def test_noise_bank_mixes_a_users_recordings(tmp_path, speech):
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    sf.write(folder / "room.wav", np.random.default_rng(1).standard_normal(4000) * 0.1, SR)
+    bank = NoiseBank(NoiseConfig(dirs=[str(folder)], snr_db=[5.0, 5.0], prob=1.0), SR, CorpusReport())
+    y = bank.apply(speech, np.random.default_rng(0))
+    assert _snr(speech, y) == pytest.approx(5.0, abs=0.01)
+    assert not NoiseBank(NoiseConfig(), SR, CorpusReport())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no usable noise"):
+        NoiseBank(NoiseConfig(dirs=[str(tmp_path / "empty")]), SR, CorpusReport())
+    with pytest.raises(ValueError, match="snr_db"):
+        NoiseConfig(snr_db=[10.0, 0.0])
+
+
+def _data(**kw):
+    return DataConfig(mode="synthetic", synthetic_utterances=2, segment_seconds=0.125, batch_size=2,
+                      degrade=DegradeConfig(names=["noise", "quantize", "hum"]), **kw)
+
+
+def test_cache_holds_the_on_the_fly_items_and_serves_them_as_a_pure_function(tmp_path):
+    data = _data()
+    meta = build_cache(data, SR, 7, tmp_path / "c", segments=10, validation=3, shard_size=4)
+    assert meta["complete"] and sorted(p.name for p in (tmp_path / "c").glob("*.npy")) == [
+        "train_00000.npy", "train_00001.npy", "train_00002.npy", "valid.npy"]
+    fly = EnhancementDataset(data, SR, 7)
+    shard = np.load(tmp_path / "c" / "train_00001.npy")
+    d, c = fly[5]
+    assert np.abs(shard[1, 0] / 32767 - d[0].numpy()).max() <= 1 / 32767 + 1e-6  # item 5 = shard 1, row 1
+    assert np.abs(shard[1, 1] / 32767 - c[0].numpy()).max() <= 1 / 32767 + 1e-6
+    cached = make_dataset(DataConfig(mode="cached", cache=str(tmp_path / "c"), batch_size=2), SR, 1)
+    assert isinstance(cached, CachedDataset) and cached.count == 10 and len(cached.validation()) == 3
+    epoch0 = {float(cached[i][1].sum()) for i in range(10)}
+    assert len(epoch0) == 10  # every segment once per epoch
+    assert all(torch.equal(a, b) for a, b in zip(cached[13], make_dataset(cached.cfg, SR, 1)[13]))
+    first = next(iter(make_loader(cached, 3)))
+    skipped = iter(make_loader(cached, 0))
+    for _ in range(3):
+        next(skipped)
+    assert all(torch.equal(a, b) for a, b in zip(first, next(skipped)))
+
+
+def test_cache_resumes_extends_and_refuses_another_config(tmp_path):
+    data = _data()
+    build_cache(data, SR, 7, tmp_path / "c", segments=8, validation=0, shard_size=4)
+    first = (tmp_path / "c" / "train_00000.npy").stat().st_mtime_ns
+    (tmp_path / "c" / "train_00001.npy").unlink()  # as if stopped before this shard
+    build_cache(data, SR, 7, tmp_path / "c", segments=12, validation=0, shard_size=4)
+    assert (tmp_path / "c" / "train_00000.npy").stat().st_mtime_ns == first  # kept, not redone
+    assert read_meta(tmp_path / "c")["segments"] == 12 and (tmp_path / "c" / "train_00002.npy").exists()
+    with pytest.raises(DataError, match="another data config"):
+        build_cache(_data(gain_db=[-6.0, 0.0]), SR, 7, tmp_path / "c", segments=8, validation=0, shard_size=4)
+    meta = json.loads((tmp_path / "c" / "cache.json").read_text())
+    (tmp_path / "c" / "cache.json").write_text(json.dumps({**meta, "complete": False}))
+    with pytest.raises(DataError, match="incomplete"):
+        CachedDataset(DataConfig(mode="cached", cache=str(tmp_path / "c")), SR, 0)
