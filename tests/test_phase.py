@@ -133,3 +133,22 @@ def test_critic_with_periods_has_spectral_norm_everywhere():
     scores, _ = critic(torch.randn(3, 1, 2000))
     assert scores.shape == (3, 7)
     assert critic(torch.randn(3, 1, 2000), depth=1)[0].shape == (3, 7)
+
+
+def test_critic_crop_scores_one_random_window_in_training_only():
+    cfg = CriticConfig(stft_sizes=[256], waveform_scales=1, periods=[3], channels=8, blocks=1, crop=1024)
+    critic = AudioCritic(cfg)
+    seen = []
+    critic.subs[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[-1]))
+    x = torch.randn(2, 1, 4000)
+    critic(x)
+    critic.eval()
+    critic(x)
+    assert seen == [1024, 4000]
+    # The gradient reaches only the cropped window.
+    critic.train()
+    x.requires_grad_()
+    critic(x)[0].sum().backward()
+    assert 0 < int((x.grad[0, 0] != 0).sum()) <= 1024
+    with pytest.raises(ValueError, match="critic.crop"):
+        CriticConfig(stft_sizes=[2048], crop=1024)

@@ -33,12 +33,17 @@ class CriticConfig:
     # Multi-period waveform sub-critics (HiFi-GAN's MPD: 2, 3, 5, 7, 11): each folds the waveform into
     # rows of ``period`` samples, so it sees periodicity and phase that the STFT critics' magnitudes hide.
     periods: list[int] = field(default_factory=list)
+    # In training, the critic scores one random crop of this many samples per batch (0 = the whole input):
+    # the 2-D spectrogram critics cost most of an iteration, and the generator still trains on whole segments.
+    crop: int = 0
 
     def __post_init__(self) -> None:
         if not self.stft_sizes and self.waveform_scales < 1 and not self.periods:
             raise ValueError("critic needs at least one STFT size, waveform scale or period")
         if self.channels < 4 or self.blocks < 1 or self.waveform_scales < 0:
             raise ValueError("critic.channels must be >= 4, blocks >= 1 and waveform_scales >= 0")
+        if self.crop < 0 or (self.crop and self.crop < max(self.stft_sizes + [1024])):
+            raise ValueError("critic.crop must be 0 (off) or at least the largest STFT size (and 1024) samples")
         if any(n < 16 for n in self.stft_sizes) or any(p < 2 for p in self.periods) or self.log_floor <= 0:
             raise ValueError("critic.stft_sizes must be >= 16, periods >= 2 and log_floor > 0")
 
@@ -152,6 +157,9 @@ class AudioCritic(nn.Module):
 
     def forward(self, x: Tensor, depth: int | None = None, alpha: float = 1.0,
                 fade_blocks: int = 1) -> tuple[Tensor, list[Tensor]]:
+        if self.training and self.cfg.crop and x.shape[-1] > self.cfg.crop:
+            start = int(torch.randint(0, x.shape[-1] - self.cfg.crop + 1, ()))
+            x = x[..., start:start + self.cfg.crop]
         scores, feats = [], []
         for sub in self.subs:
             s, f = sub(x, depth, alpha, fade_blocks)
