@@ -5,7 +5,13 @@ in the same run and the same process: the machine's throughput on a plain Conv1d
 kernel 3), in GFLOP/s. The model's cost in GFLOP per second of audio is counted from its layers, so
 "efficiency" is the share of that reference throughput the enhancer achieves.
 
-    python scripts/bench_enhance.py [--model DIR] [--lengths 10,60,3600] [--threads 1,2] [--device cpu]
+    python scripts/bench_enhance.py [--model DIR] [--lengths 10,60,3600] [--threads 1,2] [--device cpu] [--demucs]
+
+With ``--demucs``, each input is also run through DEMUCS dns48 (Defossez et al. 2020, the ``denoiser``
+package's ``Demucs(hidden=48)``, its pretrained configuration, here with random weights: the speed does not
+depend on them) in the same process setting, and a column gives audiogan's speed as a multiple of it.
+Install its code without its dependencies (it asks for torchaudio, which does not import beside every
+torch): ``pip install --no-deps denoiser``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,23 @@ import resource
 print(json.dumps({"elapsed": elapsed, "ref_gflops": ref, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
+DEMUCS = r"""
+import json, sys, time, torch
+import soundfile as sf
+threads, path = sys.argv[1:3]
+torch.set_num_threads(int(threads))
+from denoiser.demucs import Demucs
+model = Demucs(hidden=48, sample_rate=16000).eval()  # dns48's configuration
+x, sr = sf.read(path, dtype="float32")
+chunk = 16000 * 60  # a minute at a time: DEMUCS holds its whole input in memory
+with torch.inference_mode():
+    model(torch.zeros(1, 1, 16000))
+    t = time.perf_counter()
+    for i in range(0, len(x), chunk):
+        model(torch.from_numpy(x[i:i + chunk])[None, None])
+print(json.dumps({"elapsed": time.perf_counter() - t}))
+"""
+
 
 def model_gflop_per_second(model: str | None) -> float:
     """Multiply-adds of the generator per second of audio at its rate, x2, in GFLOP."""
@@ -81,6 +104,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--json", default=None, help="also write the rows here")
+    ap.add_argument("--demucs", action="store_true", help="time DEMUCS dns48 on the same inputs (see above)")
     args = ap.parse_args()
     import soundfile as sf
 
@@ -105,17 +129,27 @@ def main() -> None:
                     raise SystemExit(f"benchmark child failed for {seconds} s / {threads} threads")
                 res = json.loads(proc.stdout.strip().splitlines()[-1])
                 xrt = seconds / res["elapsed"]
-                rows.append({"seconds": seconds, "threads": threads, "device": args.device, "x_realtime": xrt,
-                             "peak_rss_mb": res["rss_kb"] / 1024, "ref_gflops": res["ref_gflops"],
-                             "efficiency": xrt * gflop / res["ref_gflops"]})
+                row = {"seconds": seconds, "threads": threads, "device": args.device, "x_realtime": xrt,
+                       "peak_rss_mb": res["rss_kb"] / 1024, "ref_gflops": res["ref_gflops"],
+                       "efficiency": xrt * gflop / res["ref_gflops"]}
+                if args.demucs:
+                    peer = subprocess.run([sys.executable, "-c", DEMUCS, str(threads), str(src)],
+                                          stdout=subprocess.PIPE, text=True)
+                    if peer.returncode != 0:
+                        raise SystemExit("DEMUCS timing failed: pip install --no-deps denoiser")
+                    row["demucs_x_realtime"] = seconds / json.loads(peer.stdout.strip().splitlines()[-1])["elapsed"]
+                rows.append(row)
                 out.unlink(missing_ok=True)
     print(f"model: {gflop:.2f} GFLOP per second of audio; reference: Conv1d 64->64 k3 throughput, same process")
+    peer_head = f" {'DEMUCS x RT':>11} {'vs DEMUCS':>9}" if args.demucs else ""
     print(f"{'input':>8} {'threads':>7} {'device':>6} {'x real time':>11} {'peak RSS MB':>11} "
-          f"{'ref GFLOP/s':>11} {'efficiency':>10} {'vs SEGAN+ 25x':>13}")
+          f"{'ref GFLOP/s':>11} {'efficiency':>10} {'vs SEGAN+ 25x':>13}" + peer_head)
     for r in rows:
+        peer = (f" {r['demucs_x_realtime']:>11.1f} {r['x_realtime'] / r['demucs_x_realtime']:>8.2f}x"
+                if args.demucs else "")
         print(f"{r['seconds']:>7.0f}s {r['threads']:>7d} {r['device']:>6} {r['x_realtime']:>11.1f} "
               f"{r['peak_rss_mb']:>11.0f} {r['ref_gflops']:>11.1f} {r['efficiency']:>10.2f} "
-              f"{r['x_realtime'] / 25:>12.2f}x")
+              f"{r['x_realtime'] / 25:>12.2f}x" + peer)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
