@@ -9,13 +9,16 @@ Layout of a training run::
       checkpoints/.step_....tmp-* a write in progress (ignored; removed by the next save)
 
 Every folder is written under a temporary name and renamed when complete, so a ``kill -9`` at any
-moment leaves either the old set of checkpoints or the new one, never a half-written one. Loading
+moment leaves either the old set of checkpoints or the new one, never a half-written one. Written files
+and folders get the modes the umask gives (``0o666 & ~umask``, ``0o777 & ~umask``), whatever the writing
+library chose for its temporary file, so a model written by one user loads for another. Loading
 never executes code: weights come from safetensors and the training state from
 ``torch.load(weights_only=True)``; state dicts load with ``strict=True``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import re
@@ -27,18 +30,40 @@ import numpy as np
 import safetensors.torch
 import torch
 
+from .errors import UserError
+
 Tensor = torch.Tensor
 CONFIG_NAME = "config.yaml"
 STATE_NAME = "training_state.pt"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
+_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)$")  # .NAME.tmp-PID: a write in progress by process PID
+LOCK_NAME = ".audiogan.lock"
+
+
+def umask() -> int:
+    """The process's umask, read from ``/proc`` where it exists (setting it to read it races other threads)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it over ``path``."""
+    """Call ``write(tmp)`` on a temporary sibling ``.NAME.tmp-PID`` of ``path``, then rename it over ``path``.
+
+    The file gets mode ``0o666 & ~umask``: some writers (safetensors) create their file ``0o600``.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~umask())
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -120,12 +145,26 @@ def step_folder(run: str | Path, step: int) -> Path:
     return Path(run) / "checkpoints" / f"step_{step:08d}"
 
 
-def latest_checkpoint(run: str | Path) -> Path | None:
-    """The complete checkpoint with the highest step in ``run``, or ``None``."""
+def checkpoint_step(folder: str | Path) -> int:
+    """The step a checkpoint folder ``step_00000042`` was saved at (42)."""
+    m = _STEP_DIR.match(Path(folder).name)
+    if m is None:
+        raise ValueError(f"{folder}: not a checkpoint folder name (step_NNNNNNNN)")
+    return int(m.group(1))
+
+
+def checkpoints(run: str | Path) -> list[Path]:
+    """The complete checkpoints of ``run`` (folders holding a config), newest (highest step) first."""
     root = Path(run) / "checkpoints"
     found = [(int(m.group(1)), p) for p in root.glob("step_*")
              if (m := _STEP_DIR.match(p.name)) and (p / CONFIG_NAME).is_file()]
-    return max(found)[1] if found else None
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def latest_checkpoint(run: str | Path) -> Path | None:
+    """The complete checkpoint with the highest step in ``run``, or ``None``."""
+    found = checkpoints(run)
+    return found[0] if found else None
 
 
 def prune_checkpoints(run: str | Path, keep: int) -> None:
@@ -137,3 +176,74 @@ def prune_checkpoints(run: str | Path, keep: int) -> None:
     for p in root.glob(".step_*"):
         if f"-{os.getpid()}" not in p.name:
             shutil.rmtree(p, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the ``.NAME.tmp-PID`` files and folders under ``folder`` whose writing process is gone (a
+    ``kill -9`` or a power cut mid-write); returns them. Those of live processes are left alone."""
+    removed = []
+    for p in sorted(Path(folder).rglob(".*.tmp-*")):
+        m = _TEMPORARY.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+class FolderLock:
+    """One process at a time writes into a folder: ``FOLDER/.audiogan.lock`` holds its PID under an ``flock``.
+
+    The kernel drops an ``flock`` when its process dies, so the lock of a killed run is simply taken
+    over; the file is removed when the holder is done. A second process gets a :class:`UserError`
+    naming the process that holds the folder.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> "FolderLock":
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as err:  # a read-only or full disk, a folder of another user
+                raise OSError(err.errno, f"cannot write: {err.strerror}", str(self.folder)) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise UserError(f"{self.folder}: in use by another audiogan run (process {holder}); wait for it "
+                                "to end or choose another output folder") from None
+            try:  # the holder may have removed the file between our open and our lock: lock the one there now
+                current = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)  # before unlocking: a waiter then locks a fresh file
+            os.close(self._fd)
+            self._fd = None

@@ -6,8 +6,9 @@ this module only loads, validates, dumps and compares them. Every type forbids u
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Iterable, TypeVar
 
 import pydantic
 import yaml
@@ -20,6 +21,10 @@ __all__ = ["ConfigError", "check_resume_config", "config_diff", "dump_yaml", "lo
 
 def _loc(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "<root>"
+
+
+# A config type's own check names its field first ("lr must be > 0, got -1"): the key is then the full path
+_FIELD_FIRST = re.compile(r"^([A-Za-z_]\w*) (must .*)$")
 
 
 def format_validation_error(err: pydantic.ValidationError, source: str) -> str:
@@ -36,6 +41,8 @@ def format_validation_error(err: pydantic.ValidationError, source: str) -> str:
         msg = f"unknown kind {ctx.get('tag')!r} for '{key}'; valid: {ctx.get('expected_tags')}"
     else:
         text = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "value_error" and (m := _FIELD_FIRST.match(text)):
+            key, text = f"{key}.{m.group(1)}" if first["loc"] else m.group(1), m.group(2)
         msg = f"bad value for '{key}': {text}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {msg}{more}"
@@ -98,8 +105,11 @@ def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return lines
 
 
-def check_resume_config(saved_yaml: str, config: Any, source: str) -> None:
-    """Raise :class:`ConfigError` showing the difference when ``config`` differs from the saved one."""
-    diff = config_diff(yaml.safe_load(saved_yaml) or {}, to_dict(config))
+def check_resume_config(saved_yaml: str, config: Any, source: str, accept: Iterable[str] = ()) -> None:
+    """Raise :class:`ConfigError` showing the difference when ``config`` differs from the saved one in any key
+    but those in ``accept`` (dotted keys whose change a resumed run can take, e.g. ``steps``)."""
+    accepted = set(accept)
+    diff = [line for line in config_diff(yaml.safe_load(saved_yaml) or {}, to_dict(config))
+            if line.split(": ", 1)[0] not in accepted]
     if diff:
         raise ConfigError(f"{source}: config differs from the run being resumed: " + "; ".join(diff))
