@@ -4,7 +4,9 @@ Arrays are float32 ``(frames, channels)`` for files and ``(T,)`` for mono signal
 Everything libsndfile reads is accepted (wav, flac, ogg/vorbis/opus, mp3 with libsndfile >= 1.1);
 formats it cannot read (G.722, AAC, ...) are decoded with ffmpeg when it is installed.
 Writes go to a temporary file that is renamed into place, so a failed write never leaves a partial
-output or destroys an existing file.
+output or destroys an existing file. They go through Python's file I/O (:func:`sound_writer`), so a full
+or read-only disk is an ``OSError`` naming the file and the cause (``ENOSPC``, ``EROFS``): through a path,
+libsndfile reports either as "System error.", and its FLAC writer does not report a failed write at all.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -62,14 +66,19 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, AudioInfo]:
     path = Path(path)
     _check_file(path)
     try:
-        with sf.SoundFile(str(path)) as f:
-            _check_complete(f, path)
-            info = AudioInfo(f.samplerate, f.channels, f.format, f.subtype)
-            data = f.read(dtype="float32", always_2d=True)
-    except sf.LibsndfileError as err:
+        f = sf.SoundFile(str(path))
+    except sf.LibsndfileError as err:  # a format libsndfile does not know: ffmpeg may
         data, info = _read_with_ffmpeg(path, err)
     except (RuntimeError, OSError) as err:
         raise AudioError(f"{path}: cannot read audio ({err})") from None
+    else:
+        with f:  # a format libsndfile knows but cannot decode is damaged (a FLAC with a bad CRC): refused
+            _check_complete(f, path)
+            info = AudioInfo(f.samplerate, f.channels, f.format, f.subtype)
+            try:
+                data = f.read(dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise AudioError(f"{path}: cannot read audio ({_reason(err)})") from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: contains no samples")
     return data, info
@@ -97,16 +106,29 @@ def _read_with_ffmpeg(path: Path, original: Exception) -> tuple[np.ndarray, Audi
     reason = _reason(original)
     if shutil.which("ffmpeg") is None:
         raise AudioError(f"{path}: not readable audio ({reason})")
-    proc = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "f32le", "-acodec",
-                           "pcm_f32le", "-"], capture_output=True)
+    # -xerror: a decoding error ends ffmpeg with an error, not with the audio it could salvage
+    proc = subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-nostdin", "-i", str(path), "-f", "f32le",
+                           "-acodec", "pcm_f32le", "-"], capture_output=True)
     probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
                             "stream=sample_rate,channels", "-of", "csv=p=0", str(path)],
                            capture_output=True, text=True)
-    if proc.returncode != 0 or probe.returncode != 0 or not probe.stdout.strip():
+    if proc.returncode != 0 or probe.returncode != 0 or not probe.stdout.strip() or proc.stderr.strip():
         raise AudioError(f"{path}: not readable audio ({reason})")
     sr, channels = (int(v) for v in probe.stdout.strip().split("\n")[0].split(",")[:2])
     data = np.frombuffer(proc.stdout, dtype="<f4").reshape(-1, channels).copy()
     return data, AudioInfo(sr, channels, "WAV", "PCM_16")
+
+
+def audio_seconds(paths: list[Path]) -> float:
+    """The total duration of the files libsndfile can read among ``paths`` (headers only; others count 0)."""
+    total = 0.0
+    for p in paths:
+        try:
+            info = sf.info(str(p))
+            total += info.frames / info.samplerate
+        except (sf.LibsndfileError, RuntimeError, OSError, ZeroDivisionError):
+            pass
+    return total
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -133,11 +155,79 @@ def write_audio(path: str | Path, data: np.ndarray, sample_rate: int, format: st
     if subtype and not subtype.startswith(("FLOAT", "DOUBLE")):
         data = np.clip(data, -1.0, 1.0)
     fmt = format or _format_for(path)
+    channels = 1 if data.ndim == 1 else data.shape[1]
 
     def write(tmp: Path) -> None:
-        sf.write(str(tmp), data, sample_rate, subtype=subtype, format=fmt)
+        with sound_writer(tmp, path, sample_rate, channels, subtype, fmt) as f:
+            f.write(data)
 
     atomic_write(path, write)
+
+
+class _CheckedFile:
+    """A binary file for libsndfile's virtual I/O that keeps the first ``OSError`` (and then fails every call)
+    instead of letting libsndfile turn it into "System error." or ignore it."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def _guard(self, call, fallback):
+        if self.error is None:
+            try:
+                return call()
+            except OSError as err:
+                self.error = err
+        return fallback
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+
+        def write_all() -> int:
+            done = 0
+            while done < len(view):  # a short write (a disk filling up) is retried, to get its error
+                done += self.fh.write(view[done:]) or 0
+            return done
+
+        return self._guard(write_all, 0)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._guard(lambda: self.fh.read(n), b"")
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._guard(lambda: self.fh.seek(offset, whence), -1)
+
+    def tell(self) -> int:
+        return self._guard(self.fh.tell, -1)
+
+
+def cannot_write(err: OSError, target: Path) -> OSError:
+    """``err`` (on a temporary file) as the error of writing ``target``: ``TARGET: cannot write: cause``."""
+    return OSError(err.errno, f"cannot write: {err.strerror or err}", str(target))
+
+
+@contextmanager
+def sound_writer(path: Path, target: Path, sample_rate: int, channels: int, subtype: str | None,
+                 format: str) -> Iterator[sf.SoundFile]:
+    """A ``SoundFile`` writing ``path`` (a temporary file for ``target``); a failed write raises ``OSError``
+    (``TARGET: cannot write: No space left on device``), an encoder error :class:`AudioError`."""
+    try:
+        fh = open(path, "w+b", buffering=0)
+    except OSError as err:
+        raise cannot_write(err, target) from None
+    checked = _CheckedFile(fh)
+    try:
+        try:
+            with sf.SoundFile(checked, "w", sample_rate, channels, subtype, format=format) as f:
+                yield f
+        except Exception as err:  # after a failed write, libsndfile errors and soundfile asserts follow from it
+            if checked.error is None:
+                if isinstance(err, sf.LibsndfileError):
+                    raise AudioError(f"{target}: cannot write audio ({_reason(err)})") from None
+                raise
+        if checked.error is not None:
+            raise cannot_write(checked.error, target)
+    finally:
+        fh.close()
 
 
 def _format_for(path: Path) -> str:

@@ -3,26 +3,70 @@ processing, written to a temporary file and renamed."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from ...checkpoint import atomic_write
 from ...errors import AudioError
-from ..data.io import read_audio_info
-from .enhancer import Enhancer
+from ..data.io import AudioInfo, read_audio_info, sound_writer
+from .enhancer import Enhancer, drift_note, split_drift
+
+log = logging.getLogger(__name__)
+
+
+def _segments(fin, source: Path, total: int, seg: int, pad: int) -> Iterator[tuple[int, np.ndarray, slice]]:
+    """``(start, block, keep)`` per segment: ``block`` holds the segment with ``pad`` frames of context each
+    side (fewer at the ends), and ``block[keep]`` is the segment itself."""
+    import soundfile as sf
+
+    for start in range(0, total, seg):
+        lo, hi = max(0, start - pad), min(total, start + seg + pad)
+        try:
+            fin.seek(lo)
+            block = fin.read(hi - lo, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as err:  # a damaged file (a FLAC with a bad CRC)
+            raise AudioError(f"{source}: cannot read audio ({str(err).split(':')[-1].strip()})") from None
+        if len(block) != hi - lo:
+            raise AudioError(f"{source}: truncated (expected {total} frames, read fewer)")
+        yield start, block, slice(start - lo, start - lo + min(seg, total - start))
+
+
+def _peaks(source: Path, info: AudioInfo, seg: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, the peaks of the whole file's audio band and of its drift (:func:`split_drift`): the first
+    of the two passes, so that every segment is brought to the same level."""
+    import soundfile as sf
+
+    band_peak, drift_peak = np.zeros(info.channels), np.zeros(info.channels)
+    with sf.SoundFile(str(source)) as fin:
+        for _, block, keep in _segments(fin, source, fin.frames, seg, pad):
+            if not np.isfinite(block).all():
+                raise AudioError(f"{source}: input contains NaN or Inf samples")
+            band, drift = split_drift(block, info.sample_rate)
+            band_peak = np.maximum(band_peak, np.abs(band[keep]).max(axis=0))
+            drift_peak = np.maximum(drift_peak, np.abs(drift[keep]).max(axis=0))
+    return band_peak, drift_peak
 
 
 def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, batch_size: int = 4,
                  segment_seconds: float = 30.0, pad_seconds: float = 1.0) -> Path:
     """Enhance one file into ``output``, keeping rate, channels, format and subtype, at constant memory.
 
-    The file is streamed in segments of ``segment_seconds``; each is read with ``pad_seconds`` of context
-    on both sides (more than the resamplers' filters and the generator's receptive field need) and only
-    its centre is written, so the result matches processing the whole file at once while memory stays
-    bounded by the segment size. The output goes to a temporary file renamed at the end: a failure
-    never leaves a partial file or destroys an existing one. An output path equal to the input is refused.
+    The file is read twice in segments of ``segment_seconds``: first for the peaks of its audio band and
+    drift (so that every segment is brought to the same level, see :class:`Enhancer`), then to enhance
+    it. Each segment is read with ``pad_seconds`` of context on both sides (more than the drift filter,
+    the resamplers' filters and the generator's receptive field need) and only its centre is written, so
+    the result matches processing the whole file at once while memory stays bounded by the segment size.
+    The output goes to a temporary file renamed at the end: a failure never leaves a partial file or
+    destroys an existing one. An output path equal to the input is refused.
+
+    Raises:
+        AudioError: the input is not usable audio (the message names it) or the output is a folder.
+        OSError: the output cannot be written (a full or read-only disk); the message names the output
+            and the cause.
     """
     import soundfile as sf
 
@@ -30,6 +74,8 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
     info = read_audio_info(source)
     if output.resolve() == source.resolve():
         raise AudioError(f"{output}: output would overwrite the input")
+    if output.is_dir():
+        raise AudioError(f"{output}: is a folder; name the output file")
     if not output.parent.is_dir():
         raise AudioError(f"{output.parent}: output folder does not exist")
     sr = info.sample_rate
@@ -40,32 +86,21 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
     unit = hop_sr // math.gcd(hop_sr, enhancer.sample_rate)
     seg = max(1, math.ceil(segment_seconds * sr / unit)) * unit
     pad = math.ceil(pad_seconds * sr / unit) * unit
+    band_peak, drift_peak = _peaks(source, info, seg, pad)
+    if note := drift_note(band_peak, drift_peak):
+        log.warning(f"{source}: {note}")
 
     def write(tmp: Path) -> None:
-        with sf.SoundFile(str(source)) as fin, sf.SoundFile(str(tmp), "w", sr, info.channels, info.subtype,
-                                                           format=info.format) as fout:
-            total = fin.frames
-            for start in range(0, total, seg):
-                lo, hi = max(0, start - pad), min(total, start + seg + pad)
-                fin.seek(lo)
-                block = fin.read(hi - lo, dtype="float32", always_2d=True)
-                if len(block) != hi - lo:
-                    raise AudioError(f"{source}: truncated (expected {total} frames, read fewer)")
+        with sf.SoundFile(str(source)) as fin, sound_writer(tmp, output, sr, info.channels, info.subtype,
+                                                            info.format) as fout:
+            for _, block, keep in _segments(fin, source, fin.frames, seg, pad):
                 try:
-                    y = enhancer(block, sr, batch_size=batch_size)
+                    y = enhancer(block, sr, batch_size=batch_size, peak=band_peak)[keep]
                 except AudioError as err:
                     raise AudioError(f"{source}: {err}") from None
-                keep = y[start - lo:start - lo + min(seg, total - start)]
                 if not info.subtype.startswith(("FLOAT", "DOUBLE")):
-                    keep = np.clip(keep, -1.0, 1.0)
-                fout.write(keep)
+                    y = np.clip(y, -1.0, 1.0)
+                fout.write(y)
 
-    try:
-        atomic_write(output, write)
-    except sf.LibsndfileError as err:  # libsndfile names the file it failed on: the input or the temporary output
-        if str(source) in str(err):
-            raise AudioError(f"{source}: cannot read audio ({err})") from None
-        raise AudioError(f"{output}: cannot write audio ({err})") from None
-    except OSError as err:
-        raise AudioError(f"{output}: cannot write ({err.strerror or err})") from None
+    atomic_write(output, write)
     return output
