@@ -2,35 +2,84 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 import yaml
 
 from ..checkpoint import atomic_write_text, latest_checkpoint, load_checkpoint, save_weights
-from ..config import dump_yaml, parse_config
-from ..errors import ConfigError
+from ..config import dump_yaml, load_config, parse_config
+from ..errors import ConfigError, UserError
 from ..gan import GrowthSchedule
 from .enhance.enhancer import EnhancerConfig
 from .models import SpectralGainConfig, WaveGeneratorConfig, make_generator
 from .train import AudioTrainConfig, run_summary
 
 
-def export_model(run: str | Path, model_dir: str | Path, name: str | None = None,
-                 notes: str = "") -> Path:
-    """Write the latest checkpoint's generator (EMA weights when the run kept them) as a model folder.
+log = logging.getLogger(__name__)
+MODEL_FILES = ("config.yaml", "model.safetensors", "README.md", "training_config.yaml")  # what export writes
 
-    The folder is assembled under a temporary name and renamed into place; an existing folder is
-    replaced only once the new one is complete.
-    """
-    run, model_dir = Path(run), Path(model_dir)
+
+def is_model_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds an audiogan model: ``model.safetensors`` and a ``config.yaml`` that is a valid
+    :class:`EnhancerConfig` (a folder of another tool with the same two names is not one)."""
+    if not ((folder / "config.yaml").is_file() and (folder / "model.safetensors").is_file()):
+        return False
+    try:
+        load_config(folder / "config.yaml", EnhancerConfig)
+    except ConfigError:
+        return False
+    return True
+
+
+def _check_destination(model_dir: Path, overwrite: bool) -> None:
+    if model_dir.exists() and not model_dir.is_dir():
+        raise UserError(f"{model_dir}: exists and is not a folder")
+    if not model_dir.is_dir() or not any(model_dir.iterdir()):
+        return
+    if not is_model_folder(model_dir):
+        raise UserError(f"{model_dir}: holds files and is not an audiogan model folder; it is left alone "
+                        "(export into a new or empty folder)")
+    if not overwrite:
+        raise UserError(f"{model_dir}: already holds a model; pass --overwrite to replace it")
+
+
+def _load_run(run: Path) -> tuple[Path, str, dict, dict | None, AudioTrainConfig]:
+    """``(checkpoint, its config text, models, training state, config)`` of the run's latest checkpoint."""
     ckpt = latest_checkpoint(run)
     if ckpt is None:
         raise ConfigError(f"{run}: no checkpoint to export")
-    cfg_text, models, state = load_checkpoint(ckpt)
+    try:
+        cfg_text, models, state = load_checkpoint(ckpt)
+    except Exception as err:  # a damaged or partly deleted checkpoint: no traceback, the cause in one line
+        raise ConfigError(f"{ckpt}: cannot load the checkpoint ({str(err).splitlines()[0][:160]})") from None
     train_cfg = parse_config(yaml.safe_load(cfg_text), AudioTrainConfig, str(ckpt / "config.yaml"))
+    if "generator" not in models:
+        raise ConfigError(f"{ckpt}: cannot load the checkpoint (no generator.safetensors)")
+    return ckpt, cfg_text, models, state, train_cfg
+
+
+def export_model(run: str | Path, model_dir: str | Path, name: str | None = None,
+                 notes: str = "", overwrite: bool = False) -> Path:
+    """Write the latest checkpoint's generator (EMA weights when the run kept them) as a model folder.
+
+    ``model_dir`` must be new, empty, or (with ``overwrite``) an audiogan model folder; any other folder is
+    refused, never replaced. The folder is assembled under a temporary name and renamed into place; an
+    existing model folder is replaced only once the new one is complete, keeping the files export does
+    not write (``samples/``, figures). Exporting a run that has not reached its ``steps`` logs a warning.
+    """
+    run, model_dir = Path(run), Path(model_dir)
+    _check_destination(model_dir, overwrite)
+    ckpt, cfg_text, models, state, train_cfg = _load_run(run)
     weights = models.get("generator_ema", models["generator"])
-    make_generator(train_cfg.generator).load_state_dict(weights, strict=True)  # refuse a mismatch now
+    try:
+        make_generator(train_cfg.generator).load_state_dict(weights, strict=True)  # refuse a mismatch now
+    except RuntimeError as err:
+        raise ConfigError(f"{ckpt}: weights do not fit the config ({str(err).splitlines()[0][:160]})") from None
+    step = int(state["step"]) if state else -1
+    if 0 <= step < train_cfg.steps:
+        log.warning(f"{run}: exporting step {step} of {train_cfg.steps}: the run is not finished")
     config = EnhancerConfig(name=name or model_dir.name, sample_rate=train_cfg.sample_rate,
                             generator=train_cfg.generator)
     tmp = model_dir.with_name(f".{model_dir.name}.tmp")
@@ -38,9 +87,15 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     tmp.mkdir(parents=True)
     atomic_write_text(tmp / "config.yaml", dump_yaml(config))
     save_weights(tmp / "model.safetensors", weights)
-    step = int(state["step"]) if state else -1
     atomic_write_text(tmp / "README.md", model_card(config, train_cfg, step, run, notes))
     atomic_write_text(tmp / "training_config.yaml", cfg_text)
+    for extra in sorted(model_dir.iterdir()) if model_dir.is_dir() else []:  # samples/, figures: kept
+        if extra.name in MODEL_FILES:
+            continue
+        if extra.is_dir() and not extra.is_symlink():
+            shutil.copytree(extra, tmp / extra.name, symlinks=True)
+        else:
+            shutil.copy2(extra, tmp / extra.name, follow_symlinks=False)
     if model_dir.exists():
         old = model_dir.with_name(f".{model_dir.name}.old")
         shutil.rmtree(old, ignore_errors=True)

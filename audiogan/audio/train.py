@@ -44,9 +44,9 @@ class AudioTrainConfig(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    sample_rate: int = 16000
+    sample_rate: pydantic.PositiveInt = 16000
     seed: int = 0
-    steps: int = 2000  # training iterations
+    steps: pydantic.PositiveInt = 2000  # training iterations
     data: DataConfig = field(default_factory=DataConfig)
     generator: GeneratorConfig = field(default_factory=SpectralGainConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
@@ -56,11 +56,11 @@ class AudioTrainConfig(pydantic.BaseModel):
     critic_opt: OptimizerConfig = field(default_factory=lambda: OptimizerConfig("adam", 2e-4, (0.5, 0.9)))
     generator_growth: GrowthSchedule | None = None  # in residual blocks of the generator body
     critic_growth: GrowthSchedule | None = None  # in residual blocks of each sub-critic
-    log_every: int = 25
-    sample_every: int = 250
-    checkpoint_every: int = 250
-    keep_checkpoints: int = 3
-    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    log_every: pydantic.PositiveInt = 25
+    sample_every: pydantic.PositiveInt = 250
+    checkpoint_every: pydantic.PositiveInt = 250
+    keep_checkpoints: pydantic.PositiveInt = 3
+    threads: pydantic.NonNegativeInt = 0  # CPU threads for torch; 0 keeps torch's default
     validation_segments: int = 0  # segments of the validation split scored at every checkpoint; 0 = off
 
     @pydantic.model_validator(mode="after")
@@ -229,10 +229,10 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
     run = Path(run)
     if stop_after is not None and stop_after < 1:
         raise ConfigError(f"stop_after must be >= 1, got {stop_after}")
+    dev = resolve_device(device)  # a bad --device is refused before the run folder is touched
     resume = _prepare_run(cfg, run, resume)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    dev = resolve_device(device)
     trainer, warm = build_trainer(cfg, dev, init if not resume else None)
     if warm is not None:
         atomic_write_text(run / "warm_start.txt", "\n".join(warm.lines()) + "\n")

@@ -123,3 +123,15 @@ class AdversarialConfig:
             raise ValueError("top_k must be in (0, 1] and top_k_steps >= 0")
         if self.reuse_fakes and (self.n_critic, self.n_gen) != (1, 1):
             raise ValueError("reuse_fakes needs n_critic = n_gen = 1")
+        optional = lambda v, ok: v is None or ok(v)  # noqa: E731
+        for key, ok, rule in (
+                ("real_target", 0 < self.real_target <= 1, "in (0, 1]"),
+                ("clip_value", optional(self.clip_value, lambda v: v > 0), "> 0 (or null)"),
+                ("mmd_bandwidths", len(self.mmd_bandwidths) > 0 and all(b > 0 for b in self.mmd_bandwidths),
+                 "a non-empty list of widths > 0"),
+                ("ema_decay", optional(self.ema_decay, lambda v: 0 <= v < 1), "in [0, 1) (or null)"),
+                ("fargan_count", self.fargan_count >= 0, ">= 0"),
+                ("unrolled_steps", self.unrolled_steps >= 0, ">= 0"), ("unrolled_lr", self.unrolled_lr > 0, "> 0"),
+                ("max_grad_norm", optional(self.max_grad_norm, lambda v: v > 0), "> 0 (or null)")):
+            if not ok:
+                raise ValueError(f"{key} must be {rule}, got {getattr(self, key)!r}")

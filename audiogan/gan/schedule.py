@@ -67,6 +67,14 @@ class OptimizerConfig:
             raise ValueError(f"unknown optimizer {self.name!r}; valid: {', '.join(_OPTIMIZERS)}")
         if self.schedule not in _SCHEDULES:
             raise ValueError(f"unknown lr schedule {self.schedule!r}; valid: {', '.join(_SCHEDULES)}")
+        for key, ok, rule in (("lr", self.lr > 0, "> 0"), ("eps", self.eps > 0, "> 0"),
+                              ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                              ("final_lr_ratio", self.final_lr_ratio >= 0, ">= 0"),
+                              ("total_steps", self.total_steps >= 0, ">= 0")):
+            if not ok:  # "not >": NaN fails too
+                raise ValueError(f"{key} must be {rule}, got {getattr(self, key)!r}")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be in [0, 1), got {tuple(self.betas)!r}")
 
 
 PRESETS: dict[str, OptimizerConfig] = {

@@ -5,10 +5,15 @@ installed flite voice and espeak-ng voice variants at varied pitch and rate, res
 rate. Voices and sentences are split: the ``train`` split never uses the voices or sentence seeds of the
 ``eval`` split, so evaluation is on voices and sentences the model never saw.
 
+Some voices render below the output rate (flite's ``kal`` at 8 kHz; every flite voice at 16 kHz and
+espeak-ng at 22.05 kHz against a 44.1 kHz corpus): resampled up, their "clean" speech holds nothing
+above half their rate, and a model trained on it learns that clean speech is band-limited. Each such
+voice is reported once with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -19,10 +24,11 @@ from typing import Callable
 import numpy as np
 
 from ...errors import AudioError, ConfigError, ToolError
-from ..data.io import load_mono, write_audio
+from ..data.io import load_mono, read_audio_info, write_audio
 from ..data.signal import peak_normalize
 from .result import CorpusResult
 
+log = logging.getLogger(__name__)
 APT_LINE = ("apt-get install flite espeak-ng codec2 opus-tools lame ffmpeg "
             "asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722")
 
@@ -113,6 +119,7 @@ def make_corpus(out: str | Path, minutes: float, sample_rate: int = 16000, split
     result = CorpusResult()
     target = minutes * 60
     n = 0
+    band_limited: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp:
         while result.seconds < target:
             voice = voices[n % len(voices)]
@@ -122,12 +129,17 @@ def make_corpus(out: str | Path, minutes: float, sample_rate: int = 16000, split
             n += 1
             try:
                 voice.render(text, raw, rng)
+                rendered_rate = read_audio_info(raw).sample_rate
                 x = load_mono(raw, sample_rate)
             except (subprocess.CalledProcessError, AudioError) as err:
                 result.problems[voice.name] = str(err)
                 if n > 20 and result.files == 0:
                     raise ToolError(f"every synthesiser call fails, e.g. {voice.name}: {err}") from None
                 continue
+            if rendered_rate < sample_rate and voice.name not in band_limited:
+                band_limited.add(voice.name)
+                log.warning(f"{voice.name} renders at {rendered_rate} Hz: its clean speech in {dest.parent} holds "
+                            f"nothing above {rendered_rate / 2000:g} kHz (band-limited training data)")
             dest.parent.mkdir(parents=True, exist_ok=True)
             write_audio(dest, peak_normalize(x), sample_rate, subtype="PCM_16")
             (dest.with_suffix(".txt")).write_text(text + "\n")

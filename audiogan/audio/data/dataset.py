@@ -60,6 +60,17 @@ class DataConfig:
             raise ValueError(f"data mode {self.mode!r} needs data.clean")
         if self.mode in ("paired", "unpaired") and not self.degraded:
             raise ValueError(f"data mode {self.mode!r} needs data.degraded")
+        if self.mode == "paired" and len(self.clean) != len(self.degraded):
+            raise ValueError(f"degraded must pair with clean, one folder (or file) each: {len(self.clean)} clean, "
+                             f"{len(self.degraded)} degraded")
+        for key, ok, rule in (("segment_seconds", self.segment_seconds > 0, "> 0"),
+                              ("batch_size", self.batch_size >= 1, ">= 1"),
+                              ("num_workers", self.num_workers >= 0, ">= 0"), ("min_rms", self.min_rms >= 0, ">= 0"),
+                              ("synthetic_utterances", self.synthetic_utterances >= 1, ">= 1"),
+                              ("gain_db", len(self.gain_db) == 2 and self.gain_db[0] <= self.gain_db[1],
+                               "[low, high] with low <= high")):
+            if not ok:
+                raise ValueError(f"{key} must be {rule}, got {getattr(self, key)!r}")
 
 
 class EnhancementDataset(Dataset):
@@ -101,24 +112,24 @@ class EnhancementDataset(Dataset):
         return [other[i] for i in range(n)]
 
     def _load_pairs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        clean_root, deg_root = Path(self.cfg.clean[0]), Path(self.cfg.degraded[0])
-        clean_files = list_audio([str(clean_root)])
-        clean = load_corpus(clean_files, self.sr, self.cfg.min_rms, self.report)
+        """Every ``(clean, degraded)`` pair of files with the same relative path, over every pair of folders
+        (or files) ``data.clean[i]``, ``data.degraded[i]``."""
         pairs_c, pairs_d = [], []
-        for path, x in clean.items():
-            rel = Path(path).relative_to(clean_root)
-            partner = deg_root / rel
-            if not partner.exists():
-                self.report.problems[path] = f"no degraded partner {partner}"
-                log.warning("skipped %s: no degraded partner at %s", path, partner)
-                continue
-            got = load_corpus([partner], self.sr, 0.0, self.report)
-            if str(partner) not in got:
-                continue
-            y = got[str(partner)]
-            n = min(len(x), len(y))
-            pairs_c.append(x[:n])
-            pairs_d.append(y[:n])
+        for clean_root, deg_root in zip(map(Path, self.cfg.clean), map(Path, self.cfg.degraded)):
+            clean = load_corpus(list_audio([str(clean_root)]), self.sr, self.cfg.min_rms, self.report)
+            for path, x in clean.items():
+                partner = deg_root / Path(path).relative_to(clean_root)
+                if not partner.exists():
+                    self.report.problems[path] = f"no degraded partner {partner}"
+                    log.warning("skipped %s: no degraded partner at %s", path, partner)
+                    continue
+                got = load_corpus([partner], self.sr, 0.0, self.report)
+                if str(partner) not in got:
+                    continue
+                y = got[str(partner)]
+                n = min(len(x), len(y))
+                pairs_c.append(x[:n])
+                pairs_d.append(y[:n])
         return pairs_c, pairs_d
 
     @staticmethod

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...errors import AudioError
+from ...errors import AudioError, DataError
 from ...plotting import save_figure
 from ..data.io import load_mono
 from .metrics import EVAL_RATE, measure
@@ -35,7 +35,11 @@ def evaluate_folders(clean: Path, systems: dict[str, Path], by_group: bool = Tru
     """Score every file of each system folder against the clean file of the same name.
 
     A system folder may hold group sub-folders (``noise/x.wav``) whose files match ``clean/x.wav``;
-    results are then reported per group and for ``all``.
+    results are then reported per group and for ``all``. Only files that every system scored count, so
+    the systems are compared on the same files; the others are listed in ``failures`` with the reason.
+
+    Raises:
+        DataError: no file was scored by every system (an empty or wrong ``--enhanced`` folder).
     """
     first = next(iter(systems.values()))
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
@@ -46,27 +50,49 @@ def evaluate_folders(clean: Path, systems: dict[str, Path], by_group: bool = Tru
     for i, rel in enumerate(files):
         group = rel.parts[0] if by_group and len(rel.parts) > 1 else "all"
         ref_rel = Path(*rel.parts[1:]) if group != "all" else rel
-        try:
+        try:  # every system's score, or none: a file one system fails on is left out for all
             ref = load_mono(clean / ref_rel, EVAL_RATE)
             signals = {name: load_mono(folder / rel, EVAL_RATE) for name, folder in systems.items()}
+            measured = {}
             for name, x in signals.items():
-                m = measure(x, ref)
-                scores.setdefault(group, {}).setdefault(name, []).append(m)
-                if group != "all":
-                    scores.setdefault("all", {}).setdefault(name, []).append(m)
-            if plot_dir is not None:
-                from .plots import spectrogram_figure
-
-                fig = spectrogram_figure([("clean", ref)] + list(signals.items()), EVAL_RATE)
-                save_figure(fig, _plot_path(plot_dir, rel))
+                try:
+                    measured[name] = measure(x, ref)
+                except Exception as err:
+                    raise RuntimeError(f"{name}: {_first_line(err)}") from None
         except Exception as err:  # one bad file must not end the evaluation
-            failures[str(rel)] = str(err).splitlines()[0] if str(err) else type(err).__name__
+            failures[str(rel)] = _first_line(err)
+            measured = {}
+        for name, m in measured.items():
+            scores.setdefault(group, {}).setdefault(name, []).append(m)
+            if group != "all":
+                scores.setdefault("all", {}).setdefault(name, []).append(m)
+        if measured and plot_dir is not None:
+            from .plots import spectrogram_figure
+
+            family = f", family {group}" if group != "all" else ""
+            fig = spectrogram_figure([("clean", ref)] + list(signals.items()), EVAL_RATE, title=f"{rel}{family}",
+                                     notes={name: _scores_line(m) for name, m in measured.items()})
+            save_figure(fig, _plot_path(plot_dir, rel))
         if progress:
             progress(i + 1, len(files))
+    if not scores:
+        example = next(iter(failures.items()))
+        raise DataError(f"no file was scored by every system ({len(failures)} left out, e.g. {example[0]}: "
+                        f"{example[1]})")
     table = {g: {s: {k: float(np.mean([m[k] for m in ms])) for k in ms[0]} for s, ms in by_sys.items()}
              for g, by_sys in scores.items()}
     counts = {g: len(next(iter(by_sys.values()))) for g, by_sys in scores.items()}
     return Evaluation(table, counts, failures)
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _scores_line(m: dict[str, float]) -> str:
+    names = {"pesq": "PESQ {:.2f}", "stoi": "STOI {:.3f}", "si_sdr": "SI-SDR {:.1f} dB", "lsd": "LSD {:.1f} dB",
+             "dnsmos": "DNSMOS {:.2f}"}
+    return ", ".join(fmt.format(m[k]) for k, fmt in names.items() if k in m)
 
 
 def _plot_path(plot_dir: Path, rel: Path) -> Path:
