@@ -1,7 +1,8 @@
 """The ``audiogan`` command line: thin commands over library functions, one module per command group.
 
-Errors a user can cause (a bad name, a missing file, a bad config) print one line on stderr and exit
-with a non-zero code (see :mod:`audiogan.cli.common`); they never show a traceback.
+Errors a user can cause (a bad name, a missing file, a bad config, an option value) print one line on
+stderr and exit with a non-zero code (see :mod:`audiogan.cli.common`); they never show a traceback. Help
+is plain text that reflows to the terminal, with boolean options shown as flags.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import typer
 
 from .. import __version__
 from . import audio
-from .common import out, set_debug
+from .common import OneLineErrors, install_handlers, out, set_debug
 from .corpus import corpus_app
 from .toy import toy_app
 
 app = typer.Typer(help="audiogan: GANs that enhance speech, and the GAN stability remedies they stand on.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  cls=OneLineErrors, rich_markup_mode=None)
 
 
 def _print_version(value: bool) -> None:
@@ -34,6 +36,7 @@ def main(
 ) -> None:
     """audiogan: GANs that enhance speech, and the GAN stability remedies they stand on."""
     set_debug(debug)
+    install_handlers()
 
 
 @app.command()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ..errors import UserError
-from .common import err, out, report_rows, user_errors
+from .common import EXIT_BUG, EXIT_SYSTEM, EXIT_USER, err, out, report_rows, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -22,31 +23,57 @@ def train(
     out_dir: Path = typer.Option(..., "--out", help="run folder (checkpoints, logs, TensorBoard)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest checkpoint"),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
-    stop_after: Optional[int] = typer.Option(None, help="stop after this many iterations in total (resumable)"),
+    stop_after: Optional[int] = typer.Option(None, min=1, help="stop after this many iterations in total "
+                                             "(resumable)"),
     init: Optional[Path] = typer.Option(None, "--init", help="warm-start a new run's networks from a model folder "
                                         "or a run folder (every tensor that matches; the rest are listed)"),
 ) -> None:
-    """Train the enhancer (or resume a stopped run exactly where it was)."""
+    """Train the enhancer (or resume a stopped run exactly where it was).
+
+    A run stopped by --stop-after or Ctrl-C continues with --resume; resuming a finished run with a higher
+    steps in its config extends it (steps is the one config change a resumed run accepts).
+    """
+    from contextlib import ExitStack
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..audio.train import AudioTrainConfig, train as train_run
     from ..config import load_config
 
-    with user_errors():
+    columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+    bar = Progress(*columns, console=err)
+    where: dict[str, int] = {}  # the step the run started at, and the last one reported
+
+    with user_errors(), ExitStack() as shown:
         cfg = load_config(config, AudioTrainConfig)
-        columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TextColumn("{task.fields[info]}"), TimeRemainingColumn())
-        with Progress(*columns, console=err) as bar:
-            task = bar.add_task("train", total=cfg.steps, info="")
 
-            def progress(step: int, total: int, stats: dict) -> None:
-                info = " ".join(f"{k.split('/')[-1]}={stats[k]:.3g}" for k in ("loss/recon", "critic/gap") if k in stats)
-                bar.update(task, completed=step, info=info)
+        def progress(step: int, total: int, stats: dict) -> None:
+            if "start" not in where:  # the bar appears once training starts, at the step it starts from
+                shown.enter_context(bar)
+                where["start"] = step
+                bar.add_task("train", total=total, completed=step, info="")
+            where["step"] = step
+            info = " ".join(f"{k.split('/')[-1]}={stats[k]:.3g}" for k in ("loss/recon", "critic/gap") if k in stats)
+            bar.update(bar.task_ids[0], completed=step, total=total, info=info)
 
+        try:
             stats = train_run(cfg, out_dir, resume=resume, device=device, progress=progress, stop_after=stop_after,
-                             init=init)
-    out.print(f"run {out_dir}: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()
-                                            if k in ("loss/recon", "loss/adv", "critic/gap", "guard/skipped")))
+                              init=init)
+        except KeyboardInterrupt:
+            if where.get("step", cfg.steps) < cfg.steps:
+                err.print(f"stopped at {where['step']}/{cfg.steps}: continue with --resume", highlight=False)
+            raise
+    step = where.get("step", 0)
+    if stats:
+        out.print(f"run {out_dir}: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()
+                                                if k in ("loss/recon", "loss/adv", "critic/gap", "guard/skipped")),
+                  markup=False, highlight=False)
+    if step >= cfg.steps and step == where.get("start"):
+        out.print(f"run {out_dir} is finished ({step}/{cfg.steps} steps): raise steps in its config to train longer",
+                  markup=False, highlight=False)
+    elif step < cfg.steps:
+        out.print(f"stopped at {step}/{cfg.steps}: continue with --resume", highlight=False)
 
 
 def export(
@@ -54,51 +81,69 @@ def export(
     model_dir: Path = typer.Argument(..., help="model folder to write (config.yaml, model.safetensors, README.md)"),
     name: Optional[str] = typer.Option(None, help="model name (default: the folder name)"),
     notes: Optional[Path] = typer.Option(None, help="markdown file appended to the model card (e.g. evaluation)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the model in MODEL_DIR (other files in it "
+                                   "are kept); a folder that is not a model folder is never replaced"),
 ) -> None:
     """Export a run's latest EMA generator as a model folder that loads with no pickle."""
     from ..audio.export import export_model
 
     with user_errors():
-        folder = export_model(run, model_dir, name, notes.read_text() if notes else "")
-    out.print(f"exported {folder}")
+        folder = export_model(run, model_dir, name, notes.read_text() if notes else "", overwrite=overwrite)
+    out.print(f"exported {folder}", markup=False)
 
 
 def enhance(
     source: Path = typer.Argument(..., help="input audio file, or a folder (recursive)"),
-    output: Path = typer.Option(..., "-o", "--output", help="output file, or folder mirroring the input tree"),
+    output: str = typer.Option(..., "-o", "--output", help="output file; for one input a folder (ending in /) "
+                               "also works; for a folder of inputs, the folder mirroring its tree"),
     model: Optional[Path] = typer.Option(None, help="model folder or shipped model name (default: the default model)"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    batch_size: int = typer.Option(4, help="chunks per forward pass (raise it on a GPU)"),
-    workers: int = typer.Option(1, help="files processed at once (folders)"),
+    batch_size: int = typer.Option(4, min=1, help="chunks per forward pass (raise it on a GPU)"),
+    workers: int = typer.Option(1, min=1, help="files processed at once (folders)"),
+    threads: int = typer.Option(0, min=0, help="CPU threads for the model; 0: 1 for less than 10 s of audio, "
+                                "else the idle cores"),
 ) -> None:
     """Enhance speech in a file or a folder; outputs keep rate, channels, format and bit depth.
 
     For a folder, finished outputs are skipped (a stopped run resumes), bad files are reported and
-    skipped, and OUTPUT/enhance_report.tsv lists every input with ok / skipped / failed and the reason.
+    skipped, and OUTPUT/enhance_report.tsv lists every input with ok / skipped / failed and the reason;
+    when files failed, the exit code is 2 (bad inputs), 1 if any failure was a system error (a full or
+    read-only disk), 3 if any was a bug.
     """
+    import torch
+
+    from ..audio.data.files import list_audio
+    from ..audio.data.io import audio_seconds
     from ..audio.enhance.enhancer import Enhancer
     from ..audio.enhance.stream import enhance_file
-    from ..runtime import resolve_device
+    from ..runtime import choose_threads, resolve_device
 
+    dest = Path(output)
     with user_errors():
         enhancer = Enhancer.from_pretrained(model, device=resolve_device(device))
+        files = list_audio([str(source)]) if source.is_dir() else [source]
+        torch.set_num_threads(choose_threads(threads, audio_seconds(files), workers if source.is_dir() else 1))
         if source.is_dir():
             from rich.progress import Progress
 
             from ..audio.enhance.folder import enhance_folder
 
             with Progress(console=err, transient=True) as bar:
-                task = bar.add_task("enhancing", total=None)
-                report = enhance_folder(enhancer, source, output, batch_size, workers,
+                task = bar.add_task("enhancing", total=len(files))
+                report = enhance_folder(enhancer, source, dest, batch_size, workers,
                                         progress=lambda rel, status: bar.advance(task))
             report_rows("failed", ((rel, detail) for rel, (status, detail) in sorted(report.rows.items())
                                    if status == "failed"))
-            out.print(f"{output}: {report.summary()} (report: {output / 'enhance_report.tsv'})")
-            if report.count("failed"):
-                raise typer.Exit(1)
+            out.print(f"{dest}: {report.summary()} (report: {dest / 'enhance_report.tsv'})", markup=False)
+            worst = report.worst_failure()
+            if worst is not None:
+                raise typer.Exit({"bug": EXIT_BUG, "system": EXIT_SYSTEM, "input": EXIT_USER}[worst])
             return
-        enhance_file(enhancer, source, output, batch_size=batch_size)
-    out.print(f"wrote {output}")
+        if output.endswith(("/", os.sep)) or dest.is_dir():  # -o DIR/: the input's name inside DIR
+            dest.mkdir(parents=True, exist_ok=True)
+            dest = dest / source.name
+        enhance_file(enhancer, source, dest, batch_size=batch_size)
+    out.print(f"wrote {dest}", markup=False)
 
 
 def evaluate(
@@ -110,7 +155,11 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the table as JSON"),
 ) -> None:
     """Tabulate PESQ (wideband), STOI, SI-SDR, log-spectral distance and DNSMOS (when speechmos is
-    installed) for the input and the enhanced output, with deltas, per group and overall."""
+    installed) for the input and the enhanced output, with deltas, per group and overall.
+
+    Only files that every system scored are compared; the others are listed as left out, and when no
+    file is left the exit code is 2.
+    """
     from rich.progress import Progress
 
     from ..audio.evaluate.report import evaluate_folders, format_evaluation
@@ -135,4 +184,5 @@ def evaluate(
         if json_out:
             atomic_write_text(json_out, ev.to_json())
     typer.echo(format_evaluation(ev))  # plain: a markdown table must not be re-wrapped
-    report_rows("failed", ev.failures.items())
+    if report_rows("left out", ev.failures.items()):
+        err.print(f"{len(ev.failures)} file(s) left out: not scored by every system", highlight=False)

@@ -1,25 +1,36 @@
 """What every command shares: the two consoles and the translation of errors into one line and an exit code.
 
-Exit codes: 0 done; 1 the system failed us (a file that cannot be read or written, a full disk); 2 the
-input or a config cannot be used (a :class:`~audiogan.errors.UserError`); 3 a bug in audiogan (any other
-exception: one line saying so, and the traceback with ``--debug`` or ``AUDIOGAN_DEBUG=1``); 130
-interrupted.
+Exit codes: 0 done; 1 the system failed us (a file or folder that cannot be read or written, a full or
+read-only disk: the message names the path and the cause, e.g. ``ENOSPC``); 2 the input, an option or a
+config cannot be used (a :class:`~audiogan.errors.UserError`, or an option value the command line
+refuses); 3 a bug in audiogan (any other exception: one line saying so, and the traceback with
+``--debug`` or ``AUDIOGAN_DEBUG=1``); 130 interrupted (Ctrl-C or SIGTERM).
+
+A folder run (``enhance DIR``) goes on past a file that fails and then exits with the code of its worst
+failure: 3 if any was a bug, else 1 if any was a system error, else 2 (bad inputs).
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import signal
+import sys
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import UserError
 
-err = Console(stderr=True)
-out = Console()
+# soft_wrap: a line is never cut at the console's width (80 columns when piped), so paths stay whole
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+EXIT_SYSTEM, EXIT_USER, EXIT_BUG, EXIT_INTERRUPTED = 1, 2, 3, 130
 DEBUG_ENV = "AUDIOGAN_DEBUG"
 _invocation = {"debug": False}  # set by the top-level callback on every invocation
 
@@ -38,17 +49,88 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a tab or newline in a file name stays on one line)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(text))
+
+
 def report_rows(verb: str, rows: Iterable[tuple[str, str]]) -> int:
     """One line on stderr per ``(path, reason)``: ``failed x.wav: reason``; returns how many."""
     n = 0
     for path, reason in rows:
-        err.print(f"{verb} {path}: {reason}", highlight=False, soft_wrap=True, markup=False)
+        err.print(f"{verb} {one_line(path)}: {one_line(reason)}", highlight=False, soft_wrap=True, markup=False)
         n += 1
     return n
 
 
 def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print("[red]error:[/red] ", end="", highlight=False)
+    err.print(one_line(message), highlight=False, soft_wrap=True, markup=False)
+
+
+def warn(message: str) -> None:
+    err.print("[yellow]warning:[/yellow] ", end="", highlight=False)
+    err.print(one_line(message), highlight=False, soft_wrap=True, markup=False)
+
+
+def system_error_message(e: OSError) -> str:
+    """``PATH: cannot write: No space left on device (ENOSPC)``: the path, what failed, the cause and its
+    errno name, where the exception knows them."""
+    cause = e.strerror or first_line(e)
+    name = errno.errorcode.get(e.errno or 0)
+    text = f"{cause} ({name})" if name and name not in cause else cause
+    return f"{e.filename}: {text}" if e.filename else text
+
+
+class _WarningHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        warn(record.getMessage())
+
+
+def install_handlers() -> None:
+    """For one CLI invocation: library warnings (``logging``) print as ``warning: ...`` lines on stderr, and
+    SIGTERM stops a command as Ctrl-C does (temporary files removed, exit 130)."""
+    logger = logging.getLogger("audiogan")
+    if not any(isinstance(h, _WarningHandler) for h in logger.handlers):
+        handler = _WarningHandler(logging.WARNING)
+        logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread (an embedding application): leave its handlers alone
+        pass
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+class OneLineErrors(TyperGroup):
+    """The command group of ``audiogan``: an option value it refuses (``--batch-size 0``, a missing option)
+    prints one ``error:`` line naming the option and exits 2, like every other user error."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:  # typer >= 0.2x carries its own copy of click
+            from typer._click import exceptions as click_errors
+        except ImportError:  # pragma: no cover
+            from click import exceptions as click_errors
+
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click_errors.UsageError as e:
+            hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+            fail(e.format_message() + hint)
+            sys.exit(e.exit_code)
+        except click_errors.ClickException as e:
+            fail(e.format_message())
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            err.print("interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 @contextmanager
@@ -60,16 +142,16 @@ def user_errors() -> Iterator[None]:
         raise
     except UserError as e:
         fail(first_line(e))
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_USER) from None
     except OSError as e:
-        fail(first_line(e))
-        raise typer.Exit(1) from None
+        fail(system_error_message(e))
+        raise typer.Exit(EXIT_SYSTEM) from None
     except KeyboardInterrupt:
         err.print("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as e:
         if debug_enabled():
             raise
         fail(f"internal error: a bug in audiogan {__version__}, please report it ({type(e).__name__}: "
              f"{first_line(e)}); run again with --debug (or {DEBUG_ENV}=1) for the traceback")
-        raise typer.Exit(3) from None
+        raise typer.Exit(EXIT_BUG) from None

@@ -10,7 +10,7 @@ import typer
 from .common import err, out, report_rows, user_errors
 
 corpus_app = typer.Typer(help="Build speech corpora offline: render with flite/espeak-ng, or import recordings.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, rich_markup_mode=None)
 
 
 @corpus_app.command("make")

@@ -9,7 +9,8 @@ import typer
 
 from .common import err, out, user_errors
 
-toy_app = typer.Typer(help="The 2-D mode-coverage benchmark (ring and grid mixtures).", no_args_is_help=True)
+toy_app = typer.Typer(help="The 2-D mode-coverage benchmark (ring and grid mixtures).", no_args_is_help=True,
+                      rich_markup_mode=None)
 
 
 @toy_app.command("train")
