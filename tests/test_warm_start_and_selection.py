@@ -61,7 +61,7 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["step"] in (2, 4) and (tmp_path / "run" / "best" / "generator_ema.safetensors").exists()
     trained = [r for r in rows if "data/hours_seen" in r]
-    assert trained[-1]["data/hours_seen"] == pytest.approx(4 * 2 * 2 * 0.5 / 3600, rel=1e-3)  # 2 batches an iteration
+    assert trained[-1]["data/hours_seen"] == pytest.approx(4 * 2 * 0.5 / 3600, rel=1e-3)  # the generator's batches
     # A new run warm-started from the first one: every tensor carries over, and the run says so.
     train(_cfg(tmp_path / "cache", steps=1, validation_segments=0), tmp_path / "warm", init=tmp_path / "run")
     text = (tmp_path / "warm" / "warm_start.txt").read_text()

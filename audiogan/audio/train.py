@@ -246,7 +246,9 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
         log.warning("corpus: %s", dataset.report.summary())
     valid = dataset.validation(cfg.validation_segments) if cfg.validation_segments else []
     batches = iter(make_loader(dataset, trainer.batches_drawn))
-    audio_per_batch = cfg.data.batch_size * dataset.length / cfg.sample_rate  # seconds of audio in a batch
+    # Audio trained per iteration: the generator's batches (n_gen of them; the critic's batches are not
+    # counted), so "hours seen" compares with a run that has no critic.
+    audio_per_iter = cfg.adversarial.n_gen * cfg.data.batch_size * dataset.length / cfg.sample_rate
     atomic_write_text(run / "config.yaml", dump_yaml(cfg))  # the models and data are built: the run exists
     if trainer.step >= cfg.steps:
         log.info("%s is finished (%d/%d steps); raise steps in its config to train longer", run, trainer.step,
@@ -256,7 +258,7 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
     if progress:
         progress(trainer.step, cfg.steps, {})  # where the run starts (a resumed one part-way)
     stats: dict[str, float] = {}
-    started, start_step, start_batches = time.perf_counter(), trainer.step, trainer.batches_drawn
+    started, start_step = time.perf_counter(), trainer.step
     try:
         while trainer.step < end:
             stats = trainer.train_iteration(batches)
@@ -266,8 +268,8 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
                 stats = {**stats, **grad_norms_by_group(trainer.generator, "generator"),
                          **grad_norms_by_group(trainer.critic, "critic"),
                          "time/iter_s": elapsed / max(1, step - start_step),
-                         "time/audio_s_per_s": (trainer.batches_drawn - start_batches) * audio_per_batch / elapsed,
-                         "data/hours_seen": trainer.batches_drawn * audio_per_batch / 3600}
+                         "time/audio_s_per_s": (step - start_step) * audio_per_iter / elapsed,
+                         "data/hours_seen": step * audio_per_iter / 3600}
                 logger.scalars(step, stats)
             if step % cfg.sample_every == 0 or step == end:
                 logger.examples(step, _example(trainer, dataset))
