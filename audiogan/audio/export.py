@@ -147,7 +147,9 @@ An audiogan speech enhancer: {_architecture(g, params)}, exported with its EMA w
 
 {notes}
 
-Load it with `Enhancer.from_pretrained("{config.name}")` or `audiogan enhance IN -o OUT --model DIR`.
+Load it with `Enhancer.from_pretrained("path/to/this/folder")`, or by name, `Enhancer.from_pretrained("{config.name}")`,
+once the folder is in audiogan's `models/` (or `$AUDIOGAN_MODELS`); from the command line,
+`audiogan enhance IN -o OUT --model path/to/this/folder`.
 The full training config is in `training_config.yaml`; `config.yaml` is what inference needs.
 """
 
