@@ -23,6 +23,21 @@ def _seed():
 
 
 @pytest.fixture(scope="session")
+def weights_only_roundtrip():
+    """``f(obj)``: ``obj`` saved with ``torch.save`` and loaded back with ``weights_only=True`` (as a
+    checkpoint's training state is), through bytes in memory."""
+    import io
+
+    def roundtrip(obj):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        buf.seek(0)
+        return torch.load(buf, weights_only=True)
+
+    return roundtrip
+
+
+@pytest.fixture(scope="session")
 def speech() -> np.ndarray:
     """One second of speech-like signal at 16 kHz (float32, peak 0.9), the same in every test."""
     return synth_utterance(1.0, SR, np.random.default_rng(0))

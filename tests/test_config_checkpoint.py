@@ -79,23 +79,15 @@ def test_checkpoint_roundtrip_strict_and_weights_only(tmp_path):
     assert ck.latest_checkpoint(tmp_path) == folder
 
 
-def test_rng_state_roundtrip():
+def test_rng_state_roundtrip(weights_only_roundtrip):
     import random
 
     import numpy as np
-    state = torch.load(_bytes(ck.rng_state()), weights_only=True)
+    state = weights_only_roundtrip(ck.rng_state())
     a = (torch.rand(3), np.random.rand(3), random.random())
     ck.set_rng_state(state)
     b = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(a[0], b[0]) and (a[1] == b[1]).all() and a[2] == b[2]
-
-
-def _bytes(obj):
-    import io
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    buf.seek(0)
-    return buf
 
 
 def test_overwrite_and_incomplete_folders(tmp_path):

@@ -137,7 +137,7 @@ def test_growth_kwargs_reach_generator_and_are_logged():
     assert tr.generator.stack.blocks[2][0].weight.grad is None  # never active yet
 
 
-def test_state_roundtrip_resumes_identically():
+def test_state_roundtrip_resumes_identically(weights_only_roundtrip):
     cfg = AdversarialConfig(weights={"loss/gp": 10.0}, ema_decay=0.9, fargan_count=1)
     opt = OptimizerConfig(lr=1e-3, schedule="linear", total_steps=10)
 
@@ -154,7 +154,7 @@ def test_state_roundtrip_resumes_identically():
         a.train_iteration(iter(data[i:i + 2]))
         if i == 4:
             models = {k: {n: t.clone() for n, t in v.items()} for k, v in a.model_state().items()}
-            state = torch.load(_roundtrip(a.training_state()), weights_only=True)
+            state = weights_only_roundtrip(a.training_state())
             rng = torch.get_rng_state()
     b = build()
     b.load_state(models, state)
@@ -165,14 +165,6 @@ def test_state_roundtrip_resumes_identically():
         for n in va:
             assert torch.equal(va[n], vb[n]), (k, n)
     assert b.step == a.step == 6
-
-
-def _roundtrip(obj):
-    import io
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    buf.seek(0)
-    return buf
 
 
 def test_grad_norms_by_group_lists_each_block():
