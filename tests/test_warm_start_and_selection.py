@@ -62,6 +62,15 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     assert best["step"] in (2, 4) and (tmp_path / "run" / "best" / "generator_ema.safetensors").exists()
     trained = [r for r in rows if "data/hours_seen" in r]
     assert trained[-1]["data/hours_seen"] == pytest.approx(4 * 2 * 0.5 / 3600, rel=1e-3)  # the generator's batches
+    # The best step exports as a model whose card says what training saw and how the step was selected.
+    from audiogan.audio.enhance.enhancer import Enhancer
+    from audiogan.audio.export import export_model
+
+    card = (export_model(tmp_path / "run", tmp_path / "model", best=True) / "README.md").read_text()
+    assert f"Selected: step {best['step']} of 4" in card and "validation PESQ" in card
+    assert "Seen: 0.0 hours of audio (the generator's batches) in" in card and "hours of wall time" in card
+    assert "magnitude mask" in card and "period sub-critics [2, 3]" in card and "segment cache" in card
+    assert Enhancer.from_pretrained(tmp_path / "model").config.generator.kind == "spectral_phase"
     # A new run warm-started from the first one: every tensor carries over, and the run says so.
     train(_cfg(tmp_path / "cache", steps=1, validation_segments=0), tmp_path / "warm", init=tmp_path / "run")
     text = (tmp_path / "warm" / "warm_start.txt").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -13,8 +14,9 @@ from ..config import dump_yaml, load_config, parse_config
 from ..errors import ConfigError, UserError
 from ..gan import GrowthSchedule
 from .enhance.enhancer import EnhancerConfig
-from .models import SpectralGainConfig, WaveGeneratorConfig, make_generator
+from .models import SpectralGainConfig, SpectralPhaseConfig, WaveGeneratorConfig, make_generator
 from .train import AudioTrainConfig, run_summary
+from .validation import BEST
 
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,15 @@ def _check_destination(model_dir: Path, overwrite: bool) -> None:
         raise UserError(f"{model_dir}: already holds a model; pass --overwrite to replace it")
 
 
-def _load_run(run: Path) -> tuple[Path, str, dict, dict | None, AudioTrainConfig]:
-    """``(checkpoint, its config text, models, training state, config)`` of the run's latest checkpoint."""
-    ckpt = latest_checkpoint(run)
+def _load_run(run: Path, best: bool = False) -> tuple[Path, str, dict, dict | None, AudioTrainConfig]:
+    """``(checkpoint, its config text, models, training state, config)`` of the run's latest checkpoint, or of
+    the step it kept as best on its validation split (``RUN/best/``)."""
+    if best:
+        ckpt = run / BEST
+        if not (ckpt / "config.yaml").is_file():
+            raise ConfigError(f"{run}: no best checkpoint (the run scores no validation split: validation_segments)")
+    else:
+        ckpt = latest_checkpoint(run)
     if ckpt is None:
         raise ConfigError(f"{run}: no checkpoint to export")
     try:
@@ -61,8 +69,9 @@ def _load_run(run: Path) -> tuple[Path, str, dict, dict | None, AudioTrainConfig
 
 
 def export_model(run: str | Path, model_dir: str | Path, name: str | None = None,
-                 notes: str = "", overwrite: bool = False) -> Path:
-    """Write the latest checkpoint's generator (EMA weights when the run kept them) as a model folder.
+                 notes: str = "", overwrite: bool = False, best: bool = False) -> Path:
+    """Write the latest checkpoint's generator (EMA weights when the run kept them) as a model folder; with
+    ``best``, the step the run kept as best on its validation split.
 
     ``model_dir`` must be new, empty, or (with ``overwrite``) an audiogan model folder; any other folder is
     refused, never replaced. The folder is assembled under a temporary name and renamed into place; an
@@ -71,14 +80,14 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     """
     run, model_dir = Path(run), Path(model_dir)
     _check_destination(model_dir, overwrite)
-    ckpt, cfg_text, models, state, train_cfg = _load_run(run)
+    ckpt, cfg_text, models, state, train_cfg = _load_run(run, best)
     weights = models.get("generator_ema", models["generator"])
     try:
         make_generator(train_cfg.generator).load_state_dict(weights, strict=True)  # refuse a mismatch now
     except RuntimeError as err:
         raise ConfigError(f"{ckpt}: weights do not fit the config ({str(err).splitlines()[0][:160]})") from None
     step = int(state["step"]) if state else -1
-    if 0 <= step < train_cfg.steps:
+    if 0 <= step < train_cfg.steps and not best:
         log.warning(f"{run}: exporting step {step} of {train_cfg.steps}: the run is not finished")
     config = EnhancerConfig(name=name or model_dir.name, sample_rate=train_cfg.sample_rate,
                             generator=train_cfg.generator)
@@ -87,7 +96,7 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     tmp.mkdir(parents=True)
     atomic_write_text(tmp / "config.yaml", dump_yaml(config))
     save_weights(tmp / "model.safetensors", weights)
-    atomic_write_text(tmp / "README.md", model_card(config, train_cfg, step, run, notes))
+    atomic_write_text(tmp / "README.md", model_card(config, train_cfg, step, run, notes, best))
     atomic_write_text(tmp / "training_config.yaml", cfg_text)
     for extra in sorted(model_dir.iterdir()) if model_dir.is_dir() else []:  # samples/, figures: kept
         if extra.name in MODEL_FILES:
@@ -107,8 +116,13 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     return model_dir
 
 
-def _architecture(g: SpectralGainConfig | WaveGeneratorConfig, params: int) -> str:
+def _architecture(g: SpectralGainConfig | SpectralPhaseConfig | WaveGeneratorConfig, params: int) -> str:
     size = f"{params / 1e6:.2f} M parameters, {g.channels} channels"
+    if isinstance(g, SpectralPhaseConfig):
+        return (f"a {g.conv_layers}-layer residual 1-D convolutional generator over STFT frames (n_fft {g.n_fft}, "
+                f"hop {g.hop}; {size}) with\nparallel heads: a magnitude mask in (0, {g.max_gain:g}), a phase "
+                "rotation" + (" and an additive complex residual" if g.residual else "") + " per bin; waveform in, "
+                "waveform out")
     if isinstance(g, SpectralGainConfig):
         return (f"a {g.conv_layers}-layer residual 1-D convolutional generator over STFT frames (n_fft {g.n_fft}, "
                 f"hop {g.hop}; {size}) that\noutputs a gain in (0, {g.max_gain:g}) per time-frequency bin of the "
@@ -120,7 +134,37 @@ def _growth(schedule: GrowthSchedule | None, unit: str) -> str:
     return schedule.describe(unit) if schedule is not None else "at full depth from the start"
 
 
-def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, run: Path, notes: str) -> str:
+def _seen(run: Path, step: int, train_cfg: AudioTrainConfig, best: bool) -> str:
+    """What training saw, from the run's log: hours of audio, iterations, wall time; and the selection."""
+    rows = run_summary(run)["rows"]
+    logged = [r for r in rows if "data/hours_seen" in r and r["step"] <= step]
+    text = ""
+    if logged:
+        r = logged[-1]
+        text = (f"- Seen: {r['data/hours_seen']:.1f} hours of audio (the generator's batches) in {step} iterations, "
+                f"{r.get('time/wall_h', float('nan')):.1f} hours of wall time.")
+    if best and (run / f"{BEST}.json").exists():
+        b = json.loads((run / f"{BEST}.json").read_text())
+        score = (f"validation PESQ {b['valid/pesq']:.3f} (its input {b.get('valid/pesq_input', float('nan')):.3f})"
+                 if "valid/pesq" in b else f"validation recon loss {b['valid/recon']:.4f}")
+        text += (f"\n- Selected: step {b['step']} of {train_cfg.steps}, the best on the validation split (training "
+                 f"voices, other crops and damage; the held-out set was not used): {score}.")
+    return text
+
+
+def _sources(data) -> str:
+    if data.mode == "cached":
+        meta = json.loads((Path(data.cache) / "cache.json").read_text()) if (Path(data.cache) / "cache.json").exists() else {}
+        made = meta.get("data", {})
+        return (f"a segment cache ({data.cache}: {meta.get('segments', '?')} segments of {made.get('segment_seconds', '?')} s"
+                f") made from {', '.join(made.get('clean', [])) or 'speech-like signals'}; degradations "
+                f"{', '.join(made.get('degrade', {}).get('names', []))}")
+    sources = ", ".join(data.clean + data.degraded) or "speech-like signals rendered by audiogan"
+    return f"{sources}; degradations {', '.join(data.degrade.names)} (chains of up to {data.degrade.max_chain})"
+
+
+def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, run: Path, notes: str,
+               best: bool = False) -> str:
     g = train_cfg.generator
     params = sum(p.numel() for p in make_generator(g).parameters())
     last = run_summary(run)["last"]
@@ -128,16 +172,16 @@ def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, r
     figures = "\n".join(f"- `{k}` at the last logged step: {last[k]:.4g}" for k in keys if k in last)
     data = train_cfg.data
     weights = ", ".join(f"`{k}` {v:g}" for k, v in train_cfg.adversarial.weights.as_dict().items() if v)
-    sources = ", ".join(data.clean + data.degraded) or "speech-like signals rendered by audiogan"
+    periods = f", period sub-critics {train_cfg.critic.periods}" if train_cfg.critic.periods else ""
     return f"""# {config.name}
 
 An audiogan speech enhancer: {_architecture(g, params)}, exported with its EMA weights.
 
 - Sample rate: {config.sample_rate} Hz, mono (multichannel input is enhanced channel by channel).
-- Training: {step} iterations, data mode `{data.mode}` from {sources}; degradations
-  {", ".join(data.degrade.names)} (chains of up to {data.degrade.max_chain}).
+- Training: {step} iterations, data mode `{data.mode}` from {_sources(data)}.
+{_seen(run, step, train_cfg, best)}
 - Losses: {train_cfg.adversarial.loss} critic (spectral norm on every conv, STFT sizes
-  {train_cfg.critic.stft_sizes}, {train_cfg.critic.waveform_scales} waveform scale(s)), thresholded log-STFT
+  {train_cfg.critic.stft_sizes}, {train_cfg.critic.waveform_scales} waveform scale(s){periods}), thresholded log-STFT
   reconstruction (tau {train_cfg.recon.tau}); weights {weights}.
 - Growth: generator {_growth(train_cfg.generator_growth, "residual blocks")}; critic
   {_growth(train_cfg.critic_growth, "residual blocks per sub-critic")}.

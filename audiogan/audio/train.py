@@ -134,9 +134,10 @@ def _prepare_run(cfg: AudioTrainConfig, run: Path, resume: bool) -> bool:
     return False
 
 
-def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device) -> Path:
+def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device) -> tuple[Path, float]:
     """Load the newest checkpoint of ``run`` that loads; a damaged newer one is skipped with a warning that
-    names it and the one resumed from. Raises :class:`ConfigError` when none loads."""
+    names it and the one resumed from. Returns it and the run's wall time so far (seconds). Raises
+    :class:`ConfigError` when none loads."""
     skipped = []
     for ckpt in checkpoints(run):
         try:
@@ -148,7 +149,7 @@ def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device) -> Pat
             continue
         if skipped:
             log.warning(f"{run}: checkpoint {'; '.join(skipped)} does not load; resuming from {ckpt.name}")
-        return ckpt
+        return ckpt, float(state.get("wall_s", 0.0))
     raise ConfigError(f"{run}: no checkpoint loads: {'; '.join(skipped)}")
 
 
@@ -198,8 +199,8 @@ class _Logger:
         self.tb.close()
 
 
-def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger: _Logger) -> Path:
-    state = {**trainer.training_state(), "rng": rng_state()}
+def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger: _Logger, wall_s: float) -> Path:
+    state = {**trainer.training_state(), "rng": rng_state(), "wall_s": wall_s}
     folder = save_checkpoint(step_folder(run, trainer.step), dump_yaml(cfg), trainer.model_state(), state)
     prune_checkpoints(run, cfg.keep_checkpoints)
     if (run / "metrics.jsonl").exists():
@@ -238,8 +239,9 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
         atomic_write_text(run / "warm_start.txt", "\n".join(warm.lines()) + "\n")
         for line in warm.lines():
             log.info("warm start: %s", line)
+    wall_before = 0.0  # wall time of the run's earlier sessions
     if resume:
-        _resume(trainer, run, dev)
+        _, wall_before = _resume(trainer, run, dev)
         log.info("resumed %s at step %d", run, trainer.step)
     dataset = make_dataset(cfg.data, cfg.sample_rate, cfg.seed)
     if dataset.report.problems:
@@ -269,23 +271,25 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
                          **grad_norms_by_group(trainer.critic, "critic"),
                          "time/iter_s": elapsed / max(1, step - start_step),
                          "time/audio_s_per_s": (step - start_step) * audio_per_iter / elapsed,
-                         "data/hours_seen": step * audio_per_iter / 3600}
+                         "data/hours_seen": step * audio_per_iter / 3600,
+                         "time/wall_h": (wall_before + elapsed) / 3600}
                 logger.scalars(step, stats)
             if step % cfg.sample_every == 0 or step == end:
                 logger.examples(step, _example(trainer, dataset))
             if step % cfg.checkpoint_every == 0 or step == end:
-                _save(trainer, cfg, run, logger)
+                _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started)
                 if valid:
                     scores = validate(trainer.eval_generator(), valid, trainer.generator_kwargs(), trainer.device,
                                       cfg.sample_rate, cfg.recon.tau, cfg.recon.fft_sizes, cfg.recon.log_floor)
                     logger.scalars(step, scores)
-                    state = {**trainer.training_state(), "rng": rng_state()}
+                    state = {**trainer.training_state(), "rng": rng_state(),
+                             "wall_s": wall_before + time.perf_counter() - started}
                     if keep_if_best(run, step, scores, dump_yaml(cfg), trainer.model_state(), state):
                         log.info("step %d: best on validation so far (%s)", step, scores)
             if progress:
                 progress(step, cfg.steps, stats)
     except KeyboardInterrupt:
-        _save(trainer, cfg, run, logger)  # between steps, so the state is consistent
+        _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started)  # between steps
         raise
     finally:
         logger.close()
@@ -296,4 +300,4 @@ def run_summary(run: str | Path) -> dict[str, Any]:
     """Last logged statistics and counts of a run (for the model card and reports)."""
     path = Path(run) / "metrics.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return {"last": rows[-1] if rows else {}, "logged": len(rows)}
+    return {"last": rows[-1] if rows else {}, "logged": len(rows), "rows": rows}

@@ -83,12 +83,15 @@ def export(
     notes: Optional[Path] = typer.Option(None, help="markdown file appended to the model card (e.g. evaluation)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the model in MODEL_DIR (other files in it "
                                    "are kept); a folder that is not a model folder is never replaced"),
+    best: bool = typer.Option(False, "--best", help="export the step kept as best on the validation split "
+                              "(RUN/best/), not the latest"),
 ) -> None:
     """Export a run's latest EMA generator as a model folder that loads with no pickle."""
     from ..audio.export import export_model
 
     with user_errors():
-        folder = export_model(run, model_dir, name, notes.read_text() if notes else "", overwrite=overwrite)
+        folder = export_model(run, model_dir, name, notes.read_text() if notes else "", overwrite=overwrite,
+                              best=best)
     out.print(f"exported {folder}", markup=False)
 
 
