@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from .checkpoint import atomic_write
 
@@ -30,18 +29,24 @@ def save_figure(fig, path: str | Path, dpi: int = 100) -> None:
 def loss_curves(metrics_path: Path, out: Path, keys: Sequence[str] | None = None) -> None:
     """Plot every logged scalar of ``metrics.jsonl`` (one panel per name) against the step.
 
-    Per-layer-group gradient norms (``grad/generator/...``, ``grad/critic/...``) are left out: too many.
+    A name need not be in every row (validation scores are logged at checkpoints only): each panel plots
+    the rows that have it, with markers when they are few. Per-layer-group gradient norms
+    (``grad/generator/...``, ``grad/critic/...``) are left out: too many.
     """
     rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
     if not rows:
         return
-    keys = list(keys or [k for k in rows[-1] if k != "step" and not k.startswith("grad/generator/")
-                         and not k.startswith("grad/critic/")])
+    if keys is None:
+        seen: dict[str, None] = {}  # every name, in order of first appearance
+        for r in rows:
+            seen.update(dict.fromkeys(k for k in r if k != "step" and not k.startswith(("grad/generator/",
+                                                                                         "grad/critic/"))))
+        keys = list(seen)
     cols, rows_n = 3, -(-len(keys) // 3)
     fig, axes = new_figure(rows_n, cols, (4 * cols, 2.4 * rows_n))
-    steps = [r["step"] for r in rows]
     for ax, key in zip(axes.flat, keys):
-        ax.plot(steps, [r.get(key, np.nan) for r in rows], lw=1)
+        points = [(r["step"], r[key]) for r in rows if key in r]
+        ax.plot(*zip(*points), lw=1, marker="o" if len(points) <= 40 else None, markersize=3)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(keys):]:

@@ -75,3 +75,26 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     train(_cfg(tmp_path / "cache", steps=1, validation_segments=0), tmp_path / "warm", init=tmp_path / "run")
     text = (tmp_path / "warm" / "warm_start.txt").read_text()
     assert "generator: " in text and ", 0 not" in text and "critic: " in text
+
+
+def test_loss_curves_plot_names_logged_in_some_rows_only(tmp_path, monkeypatch):
+    """Validation scores are logged at checkpoints only: they still get a panel, with their own points."""
+    import audiogan.plotting as plotting
+
+    rows = [{"step": s, "loss/recon": 0.1 / s} for s in range(1, 9)] + [{"step": 4, "valid/pesq": 1.5},
+                                                                         {"step": 8, "valid/pesq": 1.7}]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    made = {}
+    real = plotting.new_figure
+
+    def spy(*args, **kwargs):
+        made["fig"], made["axes"] = real(*args, **kwargs)
+        return made["fig"], made["axes"]
+
+    monkeypatch.setattr(plotting, "new_figure", spy)
+    plotting.loss_curves(path, tmp_path / "curves.png")
+    panels = {ax.get_title(): ax for ax in made["axes"].flat if ax.get_title()}
+    assert set(panels) == {"loss/recon", "valid/pesq"}
+    assert list(panels["valid/pesq"].lines[0].get_xdata()) == [4, 8]
+    assert (tmp_path / "curves.png").stat().st_size > 0
