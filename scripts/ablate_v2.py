@@ -25,6 +25,7 @@ VARIANTS: dict[str, dict[tuple[str, ...], object]] = {
     "gain-generator": {("generator",): {"kind": "spectral_gain", "n_fft": 512, "max_gain": 2.0, "channels": 128,
                                         "blocks": 16, "kernel_size": 3, "dilation_cycle": 4}},
     "reconstruction-only": {("adversarial", "weights", "loss/adv"): 0.0},
+    "with-metric-critic": {("metric",): {"channels": 16}, ("adversarial", "weights", "loss/metric"): 1.0},
 }
 
 

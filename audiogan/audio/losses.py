@@ -44,6 +44,7 @@ class AudioLossWeights(LossWeights):
     stoi: float = 0.0  # 1 - differentiable STOI
     complex: float = 0.0  # compressed complex spectrum, squared distance (phase_losses.py)
     phase: float = 0.0  # anti-wrapping phase losses: instantaneous phase + group delay + inst. frequency
+    metric: float = 0.0  # the metric critic's predicted PESQ pushed to the maximum (needs a metric block)
 
 
 @dataclass

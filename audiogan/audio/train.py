@@ -33,6 +33,8 @@ from .losses import (AudioAdversarialConfig, ReconConfig, compressed_magnitude_l
 from .models import GeneratorConfig, SpectralGainConfig, make_generator
 from .models.critic import AudioCritic, CriticConfig
 from .phase_losses import complex_compressed_loss, phase_loss
+from .metric import MetricLearner
+from .models.metric_critic import MetricCriticConfig
 from .validation import keep_if_best, validate
 from .warm_start import WarmStartReport, warm_start
 
@@ -62,6 +64,15 @@ class AudioTrainConfig(pydantic.BaseModel):
     keep_checkpoints: pydantic.PositiveInt = 3
     threads: pydantic.NonNegativeInt = 0  # CPU threads for torch; 0 keeps torch's default
     validation_segments: int = 0  # segments of the validation split scored at every checkpoint; 0 = off
+    metric: MetricCriticConfig | None = None  # a metric critic (MetricGAN+) for loss/metric; needs pesq
+
+    @pydantic.model_validator(mode="after")
+    def _metric_has_a_critic(self) -> "AudioTrainConfig":
+        if self.adversarial.weights.metric and self.metric is None:
+            raise ValueError("adversarial.weights.loss/metric needs a metric block (metric: {} for the defaults)")
+        if self.metric is not None and self.data.mode == "unpaired":
+            raise ValueError("metric: PESQ needs clean targets; unpaired data has none")
+        return self
 
     @pydantic.model_validator(mode="after")
     def _growth_fits(self) -> "AudioTrainConfig":
@@ -73,8 +84,9 @@ class AudioTrainConfig(pydantic.BaseModel):
 
 
 def build_trainer(cfg: AudioTrainConfig, device: torch.device, init: str | Path | None = None,
-                  ) -> tuple[AdversarialTrainer, WarmStartReport | None]:
-    """The trainer of a config; ``init`` warm-starts its networks from a model or run folder (reported)."""
+                  ) -> tuple[AdversarialTrainer, WarmStartReport | None, MetricLearner | None]:
+    """The trainer of a config, the warm start's report (``init``: a model or run folder) and the metric
+    critic's learner (when the config has a metric block)."""
     torch.manual_seed(cfg.seed)
     generator = make_generator(cfg.generator)
     critic = AudioCritic(cfg.critic)
@@ -84,6 +96,13 @@ def build_trainer(cfg: AudioTrainConfig, device: torch.device, init: str | Path 
     c_opt = make_optimizer(critic.parameters(), cfg.critic_opt)
     unpaired = cfg.data.mode == "unpaired"
     recon, weights = cfg.recon, cfg.adversarial.weights
+    learner = None
+    if cfg.metric is not None:
+        try:
+            import pesq  # noqa: F401
+        except ImportError:
+            raise ConfigError("metric: needs the pesq package (pip install 'audiogan[eval]')") from None
+        learner = MetricLearner(cfg.metric, cfg.sample_rate, cfg.metric.lr, device)
 
     def generator_terms(fake: torch.Tensor, degraded: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:
         target, tau = (degraded, recon.unpaired_tau) if unpaired else (clean, recon.tau)
@@ -99,6 +118,8 @@ def build_trainer(cfg: AudioTrainConfig, device: torch.device, init: str | Path 
         if weights.phase:
             parts = phase_loss(fake, target, recon.phase_fft_sizes)
             terms["loss/phase"] = parts["ip"] + parts["gd"] + parts["iaf"]
+        if learner is not None and weights.metric:
+            terms["loss/metric"] = learner.generator_term(fake, degraded, clean)
         return terms
 
     trainer = AdversarialTrainer(
@@ -107,7 +128,7 @@ def build_trainer(cfg: AudioTrainConfig, device: torch.device, init: str | Path 
         schedulers={"generator": make_scheduler(g_opt, cfg.generator_opt),
                     "critic": make_scheduler(c_opt, cfg.critic_opt)},
         device=device)
-    return trainer, report
+    return trainer, report, learner
 
 
 def _prepare_run(cfg: AudioTrainConfig, run: Path, resume: bool) -> bool:
@@ -134,7 +155,8 @@ def _prepare_run(cfg: AudioTrainConfig, run: Path, resume: bool) -> bool:
     return False
 
 
-def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device) -> tuple[Path, float]:
+def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device,
+            learner: MetricLearner | None = None) -> tuple[Path, float]:
     """Load the newest checkpoint of ``run`` that loads; a damaged newer one is skipped with a warning that
     names it and the one resumed from. Returns it and the run's wall time so far (seconds). Raises
     :class:`ConfigError` when none loads."""
@@ -143,6 +165,8 @@ def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device) -> tup
         try:
             _, models, state = load_checkpoint(ckpt, device)
             trainer.load_state(models, state)
+            if learner is not None:
+                learner.load_state_dict(models["metric_critic"], state["metric"])
             set_rng_state(state["rng"])
         except Exception as err:  # a truncated, corrupt or partly deleted checkpoint
             skipped.append(f"{ckpt.name} ({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})")
@@ -199,9 +223,14 @@ class _Logger:
         self.tb.close()
 
 
-def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger: _Logger, wall_s: float) -> Path:
+def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger: _Logger, wall_s: float,
+          learner: MetricLearner | None = None) -> Path:
     state = {**trainer.training_state(), "rng": rng_state(), "wall_s": wall_s}
-    folder = save_checkpoint(step_folder(run, trainer.step), dump_yaml(cfg), trainer.model_state(), state)
+    models = trainer.model_state()
+    if learner is not None:
+        learner.drain()  # nothing pending at a checkpoint: a resumed run and a straight one agree
+        models["metric_critic"], state["metric"] = learner.critic.state_dict(), learner.state_dict()
+    folder = save_checkpoint(step_folder(run, trainer.step), dump_yaml(cfg), models, state)
     prune_checkpoints(run, cfg.keep_checkpoints)
     if (run / "metrics.jsonl").exists():
         logger.curves()
@@ -234,14 +263,14 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
     resume = _prepare_run(cfg, run, resume)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    trainer, warm = build_trainer(cfg, dev, init if not resume else None)
+    trainer, warm, learner = build_trainer(cfg, dev, init if not resume else None)
     if warm is not None:
         atomic_write_text(run / "warm_start.txt", "\n".join(warm.lines()) + "\n")
         for line in warm.lines():
             log.info("warm start: %s", line)
     wall_before = 0.0  # wall time of the run's earlier sessions
     if resume:
-        _, wall_before = _resume(trainer, run, dev)
+        _, wall_before = _resume(trainer, run, dev, learner)
         log.info("resumed %s at step %d", run, trainer.step)
     dataset = make_dataset(cfg.data, cfg.sample_rate, cfg.seed)
     if dataset.report.problems:
@@ -264,6 +293,8 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
     try:
         while trainer.step < end:
             stats = trainer.train_iteration(batches)
+            if learner is not None:
+                stats.update(learner.after_iteration())
             step = trainer.step
             if step % cfg.log_every == 0 or step == end:
                 elapsed = time.perf_counter() - started
@@ -277,7 +308,7 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
             if step % cfg.sample_every == 0 or step == end:
                 logger.examples(step, _example(trainer, dataset))
             if step % cfg.checkpoint_every == 0 or step == end:
-                _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started)
+                _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started, learner)
                 if valid:
                     scores = validate(trainer.eval_generator(), valid, trainer.generator_kwargs(), trainer.device,
                                       cfg.sample_rate, cfg.recon.tau, cfg.recon.fft_sizes, cfg.recon.log_floor)
@@ -289,10 +320,12 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
             if progress:
                 progress(step, cfg.steps, stats)
     except KeyboardInterrupt:
-        _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started)  # between steps
+        _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started, learner)  # between steps
         raise
     finally:
         logger.close()
+        if learner is not None:
+            learner.close()
     return stats
 
 
