@@ -33,6 +33,22 @@ def body_frames(blocks: int, kernel_size: int, cycle: int) -> int:
     return 1 + sum((kernel_size - 1) * dilation(b, cycle) for b in range(blocks))
 
 
+def check_body(channels: int, blocks: int, kernel_size: int, dilation_cycle: int, norm: str) -> None:
+    """Raise ``ValueError`` (naming the ``generator.`` key) for a body no generator can build."""
+    if channels < 1 or blocks < 1 or dilation_cycle < 1:
+        raise ValueError("generator.channels, blocks and dilation_cycle must be >= 1")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError("generator.kernel_size must be odd")
+    if norm not in ("none", "weight"):
+        raise ValueError("generator.norm must be none or weight")
+
+
+def stft_receptive_field(frames: int, hop: int, n_fft: int) -> int:
+    """Input samples that can influence one output sample of a body over STFT frames whose field is
+    ``frames`` frames: the frames' span, each n_fft wide, plus the synthesis window's overlap of n_fft."""
+    return (frames - 1) * hop + 2 * n_fft
+
+
 class ResidualBlock(nn.Sequential):
     """LeakyReLU, dilated conv k, LeakyReLU, conv 1x1 (the residual branch of one body block)."""
 

@@ -34,7 +34,8 @@ import torch
 from torch import nn
 
 from ...gan import GrowingResidualStack, conv
-from .blocks import body_frames, residual_body, scale_weight_, valid_length
+from .blocks import (body_frames, check_body, residual_body, scale_weight_, stft_receptive_field,
+                     valid_length)
 
 Tensor = torch.Tensor
 COMPRESS = 0.3  # magnitude compression of the features and of the residual head (as MP-SENet's losses)
@@ -58,12 +59,7 @@ class SpectralPhaseConfig:
     residual: bool = True  # the additive complex residual head
 
     def __post_init__(self) -> None:
-        if self.channels < 1 or self.blocks < 1 or self.dilation_cycle < 1:
-            raise ValueError("generator.channels, blocks and dilation_cycle must be >= 1")
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError("generator.kernel_size must be odd")
-        if self.norm not in ("none", "weight"):
-            raise ValueError("generator.norm must be none or weight")
+        check_body(self.channels, self.blocks, self.kernel_size, self.dilation_cycle, self.norm)
         if self.n_fft < 16 or self.hop < 1 or self.n_fft % self.hop or self.n_fft // self.hop < 2:
             raise ValueError("generator.n_fft must be >= 16 and a multiple (>= 2x) of generator.hop")
         if self.max_gain <= 1:
@@ -74,10 +70,9 @@ class SpectralPhaseConfig:
         return 2 * self.blocks + 2 + (2 if self.residual else 1)
 
     def receptive_field(self, depth: int | None = None) -> int:
-        """Input samples that can influence one output sample at body depth ``depth`` (default: full):
-        the body's field in frames, each n_fft wide, plus the synthesis window's overlap of n_fft."""
+        """Input samples that can influence one output sample at body depth ``depth`` (default: full)."""
         frames = body_frames(self.blocks if depth is None else depth, self.kernel_size, self.dilation_cycle)
-        return (frames - 1) * self.hop + 2 * self.n_fft
+        return stft_receptive_field(frames, self.hop, self.n_fft)
 
 
 class SpectralPhaseGenerator(nn.Module):

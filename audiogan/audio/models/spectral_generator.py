@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from ...gan import GrowingResidualStack, conv
-from .blocks import body_frames, residual_body, scale_weight_, valid_length
+from .blocks import (body_frames, check_body, residual_body, scale_weight_, stft_receptive_field,
+                     valid_length)
 
 Tensor = torch.Tensor
 LOG_EPS = 1e-4  # magnitude floor of the features (-80 dB re full scale)
@@ -52,12 +53,7 @@ class SpectralGainConfig:
     max_gain: float = 2.0  # gains lie in (0, max_gain); 1 (identity) at the start
 
     def __post_init__(self) -> None:
-        if self.channels < 1 or self.blocks < 1 or self.dilation_cycle < 1:
-            raise ValueError("generator.channels, blocks and dilation_cycle must be >= 1")
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError("generator.kernel_size must be odd")
-        if self.norm not in ("none", "weight"):
-            raise ValueError("generator.norm must be none or weight")
+        check_body(self.channels, self.blocks, self.kernel_size, self.dilation_cycle, self.norm)
         if self.n_fft < 16 or self.n_fft % 4 or self.max_gain <= 1:
             raise ValueError("generator.n_fft must be a multiple of 4 (>= 16) and max_gain > 1")
 
@@ -70,10 +66,9 @@ class SpectralGainConfig:
         return 2 * self.blocks + 2
 
     def receptive_field(self, depth: int | None = None) -> int:
-        """Input samples that can influence one output sample at body depth ``depth`` (default: full):
-        the body's field in frames, each n_fft wide, plus the synthesis window's overlap of n_fft."""
+        """Input samples that can influence one output sample at body depth ``depth`` (default: full)."""
         frames = body_frames(self.blocks if depth is None else depth, self.kernel_size, self.dilation_cycle)
-        return (frames - 1) * self.hop + 2 * self.n_fft
+        return stft_receptive_field(frames, self.hop, self.n_fft)
 
 
 class SpectralGainGenerator(nn.Module):

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ...gan import GrowingResidualStack, conv
-from .blocks import body_frames, residual_body, scale_weight_, valid_length
+from .blocks import body_frames, check_body, residual_body, scale_weight_, valid_length
 
 Tensor = torch.Tensor
 
@@ -52,14 +52,9 @@ class WaveGeneratorConfig:
     skips: bool = False  # U-Net skips: each decoder stage also receives the encoder's output at its rate
 
     def __post_init__(self) -> None:
-        if self.channels < 1 or self.blocks < 1 or self.dilation_cycle < 1:
-            raise ValueError("generator.channels, blocks and dilation_cycle must be >= 1")
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError("generator.kernel_size must be odd")
+        check_body(self.channels, self.blocks, self.kernel_size, self.dilation_cycle, self.norm)
         if not self.strides or any(s < 2 or s % 2 for s in self.strides):
             raise ValueError("generator.strides must be even numbers >= 2")
-        if self.norm not in ("none", "weight"):
-            raise ValueError("generator.norm must be none or weight")
 
     @property
     def hop(self) -> int:
