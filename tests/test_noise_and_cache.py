@@ -109,3 +109,20 @@ def test_cache_resumes_extends_and_refuses_another_config(tmp_path):
     (tmp_path / "c" / "cache.json").write_text(json.dumps({**meta, "complete": False}))
     with pytest.raises(DataError, match="incomplete"):
         CachedDataset(DataConfig(mode="cached", cache=str(tmp_path / "c")), SR, 0)
+
+
+def test_corpus_cache_cli_renders_and_reports(tmp_path):
+    from typer.testing import CliRunner
+
+    from audiogan.cli import app
+
+    cfg = tmp_path / "data.yaml"
+    cfg.write_text("data: {mode: synthetic, synthetic_utterances: 2, segment_seconds: 0.25,\n"
+                   "       degrade: {names: [noise, hum]}}\n")
+    res = CliRunner().invoke(app, ["corpus", "cache", str(cfg), "--out", str(tmp_path / "c"), "--hours", "0.002",
+                                   "--validation", "2"])
+    assert res.exit_code == 0, res.output
+    assert "29 training + 2 validation segments of 0.25 s" in res.output
+    assert read_meta(tmp_path / "c")["segments"] == 29
+    bad = CliRunner().invoke(app, ["corpus", "cache", str(cfg), "--out", str(tmp_path / "d"), "--hours", "0"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
