@@ -7,6 +7,13 @@ the traceback with ``--debug`` (or ``AUDIOGAN_DEBUG=1``).
 from __future__ import annotations
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name when the message is empty): how one
+    error is shown in a one-line message or a report row."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class UserError(Exception):
     """A problem with what the user gave (a file, a config, an option); the message is one line."""
 

@@ -25,7 +25,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..errors import UserError
+from ..errors import UserError, first_line
 
 # soft_wrap: a line is never cut at the console's width (80 columns when piped), so paths stay whole
 err = Console(stderr=True, soft_wrap=True)
@@ -42,11 +42,6 @@ def set_debug(value: bool) -> None:
 def debug_enabled() -> bool:
     """``--debug`` was given (or ``AUDIOGAN_DEBUG`` is set to a true value)."""
     return _invocation["debug"] or os.environ.get(DEBUG_ENV, "").lower() in ("1", "true", "yes", "on")
-
-
-def first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def one_line(text: str) -> str:

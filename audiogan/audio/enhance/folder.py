@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...checkpoint import FolderLock, atomic_write_text, remove_stale_temporaries
-from ...errors import AudioError, ConfigError, UserError
+from ...errors import AudioError, ConfigError, UserError, first_line
 from ..data.files import list_audio
 from .enhancer import Enhancer
 from .stream import enhance_file
@@ -56,12 +56,8 @@ class FolderReport:
         return f"{self.count('ok')} enhanced, {self.count('skipped')} already done, {self.count('failed')} failed"
 
 
-def _first_line(err: BaseException) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
-
-
 def _system_detail(err: OSError) -> str:
-    return f"{err.filename}: {err.strerror}" if err.filename and err.strerror else _first_line(err)
+    return f"{err.filename}: {err.strerror}" if err.filename and err.strerror else first_line(err)
 
 
 def enhance_folder(enhancer: Enhancer, source: str | Path, dest: str | Path, batch_size: int = 4,
@@ -99,12 +95,12 @@ def enhance_folder(enhancer: Enhancer, source: str | Path, dest: str | Path, bat
                 enhance_file(enhancer, path, out, batch_size=batch_size)
                 status, detail = "ok", ""
             except UserError as err:
-                status, detail, kind = "failed", _first_line(err), "input"
+                status, detail, kind = "failed", first_line(err), "input"
             except OSError as err:
                 status, detail, kind = "failed", _system_detail(err), "system"
             except Exception as err:  # a bug: reported as one, and the other files still run
                 status, detail, kind = "failed", f"internal error, please report it ({type(err).__name__}: " \
-                                                 f"{_first_line(err)})", "bug"
+                                                 f"{first_line(err)})", "bug"
         with lock:
             report.rows[str(rel)] = (status, detail)
             if kind:

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...errors import AudioError, DataError
+from ...errors import AudioError, DataError, first_line
 from ...plotting import save_figure
 from ..data.io import load_mono
 from .metrics import EVAL_RATE, measure
@@ -58,9 +58,9 @@ def evaluate_folders(clean: Path, systems: dict[str, Path], by_group: bool = Tru
                 try:
                     measured[name] = measure(x, ref)
                 except Exception as err:
-                    raise RuntimeError(f"{name}: {_first_line(err)}") from None
+                    raise RuntimeError(f"{name}: {first_line(err)}") from None
         except Exception as err:  # one bad file must not end the evaluation
-            failures[str(rel)] = _first_line(err)
+            failures[str(rel)] = first_line(err)
             measured = {}
         for name, m in measured.items():
             scores.setdefault(group, {}).setdefault(name, []).append(m)
@@ -83,10 +83,6 @@ def evaluate_folders(clean: Path, systems: dict[str, Path], by_group: bool = Tru
              for g, by_sys in scores.items()}
     counts = {g: len(next(iter(by_sys.values()))) for g, by_sys in scores.items()}
     return Evaluation(table, counts, failures)
-
-
-def _first_line(err: BaseException) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def _scores_line(m: dict[str, float]) -> str:
