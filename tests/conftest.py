@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from audiogan.audio.data.synthetic import synth_utterance
-from audiogan.audio.models import SpectralGainConfig, WaveGeneratorConfig
+from audiogan.audio.models import SpectralGainConfig, SpectralPhaseConfig, WaveGeneratorConfig
 
 SR = 16000
 TINY_GENERATORS = {
     "waveform": WaveGeneratorConfig(channels=8, strides=[2, 2], blocks=3),
     "spectral_gain": SpectralGainConfig(n_fft=128, channels=8, blocks=3),
+    "spectral_phase": SpectralPhaseConfig(n_fft=128, hop=32, channels=8, blocks=3),
 }
 
 
@@ -68,6 +69,12 @@ def write_model(folder, generator, chunk_seconds: float = 0.05, seed: int = 0, b
 def tiny_model_dir(tmp_path_factory):
     """A tiny waveform-generator model folder (short chunks, so chunking is exercised)."""
     return write_model(tmp_path_factory.mktemp("model"), TINY_GENERATORS["waveform"])
+
+
+@pytest.fixture(scope="session")
+def tiny_phase_model_dir(tmp_path_factory):
+    """A tiny phase-aware model folder (weights boosted less: its residual head grows with the 3.3rd power)."""
+    return write_model(tmp_path_factory.mktemp("phase"), TINY_GENERATORS["spectral_phase"], 0.1, boost=1.5)
 
 
 @pytest.fixture(scope="session")

@@ -24,9 +24,9 @@ def enhancer(model_dir):
     return Enhancer.from_pretrained(model_dir)
 
 
-@pytest.mark.parametrize("kind", ["waveform", "spectral_gain"])
-def test_chunked_matches_whole(request, speech, kind):
-    model_dir = request.getfixturevalue("tiny_model_dir" if kind == "waveform" else "tiny_spectral_model_dir")
+@pytest.mark.parametrize("fixture", ["tiny_model_dir", "tiny_spectral_model_dir", "tiny_phase_model_dir"])
+def test_chunked_matches_whole(request, speech, fixture):
+    model_dir = request.getfixturevalue(fixture)
     small = Enhancer.from_pretrained(model_dir)
     assert small.chunk < len(speech) // 4  # many chunks
     whole = Enhancer.from_pretrained(model_dir)
@@ -178,9 +178,10 @@ def test_folder_mirrors_reports_survives_and_resumes(tmp_path, model_dir, speech
         enhance_folder(Enhancer.from_pretrained(model_dir), src, src / "out")
 
 
-def test_streamed_file_matches_whole_array(tmp_path, model_dir, speech):
+@pytest.mark.parametrize("fixture", ["tiny_model_dir", "tiny_phase_model_dir"])
+def test_streamed_file_matches_whole_array(tmp_path, request, fixture, speech):
     """Segments with context give the same output as processing the whole file in memory."""
-    enh = Enhancer.from_pretrained(model_dir)
+    enh = Enhancer.from_pretrained(request.getfixturevalue(fixture))
     x = np.stack([np.tile(speech, 3), -np.tile(speech, 3)[::-1]], 1)  # ~4 s stereo
     sr = 22050
     sf.write(tmp_path / "long.wav", x, sr, subtype="FLOAT")
