@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtual environment and install audiogan with its test extra.
 #
-#   scripts/install.sh [VENV_DIR] [EXTRAS]      default: .venv and "test,eval,peer"
+#   scripts/install.sh [VENV_DIR] [EXTRAS]      default: .venv and "test,eval,peer,image"
 #
 # torch comes first, so that pip never resolves the project's torch range to a multi-GB CUDA
 # build by accident on a CPU machine:
@@ -11,7 +11,7 @@
 #   4. else the default (CUDA) build from PyPI.
 set -euo pipefail
 venv="${1:-.venv}"
-extras="${2:-test,eval,peer}"
+extras="${2:-test,eval,peer,image}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 wheels="${AUDIOGAN_WHEELS:-/opt/wheels}"
 
