@@ -46,3 +46,10 @@ def test_deepfilternet3_output_is_aligned_with_its_input(speech):
     lags = range(-200, 201, 10)
     best = max(lags, key=lambda k: float(np.dot(np.roll(y, -k), x)))
     assert abs(best) <= 10  # the runtime's 1,440-sample lag is removed
+
+
+@pytest.mark.parametrize("name", ["make_heldout.sh", "install.sh"])
+def test_shell_scripts_parse(name):
+    import subprocess
+
+    assert subprocess.run(["bash", "-n", str(SCRIPTS / name)], capture_output=True).returncode == 0
