@@ -15,6 +15,7 @@ from .. import __version__
 from . import audio
 from .common import OneLineErrors, install_handlers, out, set_debug
 from .corpus import corpus_app
+from .image import image_app
 from .toy import toy_app
 
 app = typer.Typer(help="audiogan: GANs that enhance speech, and the GAN stability remedies they stand on.",
@@ -48,6 +49,7 @@ def version() -> None:
 audio.register(app)
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(toy_app, name="toy")
+app.add_typer(image_app, name="image")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

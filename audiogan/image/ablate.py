@@ -1,0 +1,159 @@
+"""Run every recipe over seeds 1..N, in parallel processes, and tabulate mean and std of each score.
+
+Layout of ``OUT``::
+
+    OUT/runs/<recipe>/seed_<n>/   what ``audiogan image train`` writes (skipped when it finished with the
+                                  recipe as it is now; rerun when the recipe file has changed since)
+    OUT/table.md, OUT/table.json  per recipe: mean and std of modes, KL to uniform, confidence, wall time
+    OUT/panels.png                a grid of samples per recipe (seed 1)
+
+The process machinery follows the 2-D ablation's design (applications do not import each other).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..checkpoint import atomic_write_text
+from ..config import load_config
+from ..errors import ConfigError
+from .data import get_data
+from .scorer import DigitScorer
+from .train import ImageRecipe, load_recipe, recipe_names, resolve, same_method, train_image
+
+METRICS = ("modes", "kl", "confidence", "wall_s")
+PANEL_SAMPLES = 64
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int) -> int:
+    """The cores split evenly among ``workers`` processes, at least one thread each."""
+    return max(1, available_cores() // max(1, workers))
+
+
+def _init_worker(threads: int = 1) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Stop this worker once the process that started it is gone (no orphans left training); the
+    unfinished run leaves no metrics.json, so a rerun redoes it."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os._exit(1)
+
+
+def _run(data: str, recipe: str, seed: int, out: str) -> dict:
+    return train_image(data, recipe, seed, Path(out))
+
+
+def run_dir(out: Path, recipe: str, seed: int) -> Path:
+    return out / "runs" / recipe / f"seed_{seed}"
+
+
+def is_current(run: Path, recipe: ImageRecipe) -> bool:
+    """Whether ``run`` finished with the training method of ``recipe`` (resolved for the data)."""
+    if not (run / "metrics.json").exists():
+        return False
+    try:
+        used = load_config(run / "config.yaml", ImageRecipe)
+    except ValueError:  # ConfigError included: an unreadable config means an unknown method
+        return False
+    return same_method(used, recipe)
+
+
+def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = None, workers: int = 2,
+           on_done: Callable[[dict], None] | None = None) -> dict[str, dict[str, float]]:
+    """Train every ``(recipe, seed)`` not yet done, then write the tables and the panel figure.
+
+    ``workers`` processes train at once and split the CPU cores among them. The classifier is trained
+    (or loaded from its cache) here, once, before any worker starts.
+    """
+    image_data = get_data(data)  # validate before spawning anything
+    names = list(recipes) if recipes else recipe_names()
+    unknown = sorted(set(names) - set(recipe_names()))
+    if unknown:
+        raise ConfigError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(recipe_names())}")
+    out = Path(out)
+    current = {r: resolve(load_recipe(r), image_data) for r in names}
+    jobs = [(r, s) for r in names for s in range(1, seeds + 1)
+            if not is_current(run_dir(out, r, s), current[r])]
+    if jobs:
+        DigitScorer.load_or_train()
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=_init_worker,
+                                 initargs=(threads_per_worker(workers),)) as pool:
+            futures = [pool.submit(_run, data, r, s, str(run_dir(out, r, s))) for r, s in jobs]
+            for fut in as_completed(futures):
+                result = fut.result()
+                if on_done:
+                    on_done(result)
+    table = summarize(out, names, seeds)
+    write_tables(out, data, seeds, table)
+    plot_recipe_panels(out, names)
+    return table
+
+
+def summarize(out: Path, names: Sequence[str], seeds: int) -> dict[str, dict[str, float]]:
+    table: dict[str, dict[str, float]] = {}
+    for name in names:
+        rows = [json.loads((run_dir(out, name, s) / "metrics.json").read_text()) for s in range(1, seeds + 1)]
+        entry: dict[str, float] = {"runs": len(rows), "n_samples": rows[0]["n_samples"],
+                                   "classifier_accuracy": rows[0]["classifier_accuracy"]}
+        for key in METRICS:
+            values = np.array([r[key] for r in rows], dtype=np.float64)
+            if key == "confidence":
+                values = values * 100
+            finite = len(values[np.isfinite(values)]) == len(values)
+            entry[f"{key}_mean"] = float(values.mean()) if finite else math.inf
+            entry[f"{key}_std"] = float(values.std()) if finite else math.inf
+        table[name] = entry
+    return table
+
+
+def format_table(data: str, seeds: int, table: dict[str, dict[str, float]]) -> str:
+    first = next(iter(table.values()), {"n_samples": 0, "classifier_accuracy": 0.0})
+    lines = [f"Image {data}: mean ± std over seeds 1..{seeds} ({first['n_samples']:,} samples each; digit "
+             f"classifier {100 * first['classifier_accuracy']:.1f} % on held-out real digits)", "",
+             "| recipe | modes | KL | confidence % | wall s |", "|---|---|---|---|---|"]
+    for name, e in table.items():
+        lines.append(f"| {name} | {e['modes_mean']:.1f} ± {e['modes_std']:.1f} | {e['kl_mean']:.3f} ± {e['kl_std']:.3f} "
+                     f"| {e['confidence_mean']:.1f} ± {e['confidence_std']:.1f} | {e['wall_s_mean']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(out: Path, data: str, seeds: int, table: dict[str, dict[str, float]]) -> None:
+    atomic_write_text(out / "table.md", format_table(data, seeds, table))
+    atomic_write_text(out / "table.json", json.dumps({"data": data, "seeds": seeds, "recipes": table}, indent=2))
+
+
+def plot_recipe_panels(out: Path, names: Sequence[str]) -> None:
+    from .plots import plot_panels
+
+    panels = []
+    for name in names:
+        d = run_dir(out, name, 1)
+        m = json.loads((d / "metrics.json").read_text())
+        samples = np.load(d / "samples.npy", mmap_mode="r")[:PANEL_SAMPLES]
+        panels.append((f"{name}: {m['modes']} modes, KL {m['kl']:.2f}", np.asarray(samples)))
+    plot_panels(out / "panels.png", panels)
