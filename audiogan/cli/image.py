@@ -63,9 +63,13 @@ def image_ablate(
     """
     from rich.progress import Progress
 
-    from ..image.ablate import ablate, format_table
+    from ..image.ablate import ablate, check_names, format_table
+    from ..image.data import get_data
 
     names = [r.strip() for r in recipes.split(",")] if recipes else None
+    with user_errors():  # bad names fail in one line, before any progress bar is drawn
+        get_data(data)
+        check_names(names)
     with user_errors(), Progress(console=err) as bar:
         task = bar.add_task(f"ablation on {data}", total=None)
         table = ablate(data, seeds, out_dir, names, workers, on_done=lambda m: bar.advance(task))

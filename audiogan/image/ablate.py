@@ -82,6 +82,15 @@ def is_current(run: Path, recipe: ImageRecipe) -> bool:
     return same_method(used, recipe)
 
 
+def check_names(recipes: Sequence[str] | None) -> list[str]:
+    """The recipes to run (all when ``recipes`` is empty); an unknown name is a :class:`ConfigError`."""
+    names = list(recipes) if recipes else recipe_names()
+    unknown = sorted(set(names) - set(recipe_names()))
+    if unknown:
+        raise ConfigError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(recipe_names())}")
+    return names
+
+
 def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = None, workers: int = 2,
            on_done: Callable[[dict], None] | None = None) -> dict[str, dict[str, float]]:
     """Train every ``(recipe, seed)`` not yet done, then write the tables and the panel figure.
@@ -89,11 +98,7 @@ def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = Non
     ``workers`` processes train at once and split the CPU cores among them. The classifier is trained
     (or loaded from its cache) here, once, before any worker starts.
     """
-    image_data = get_data(data)  # validate before spawning anything
-    names = list(recipes) if recipes else recipe_names()
-    unknown = sorted(set(names) - set(recipe_names()))
-    if unknown:
-        raise ConfigError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(recipe_names())}")
+    image_data, names = get_data(data), check_names(recipes)  # validate before spawning anything
     out = Path(out)
     current = {r: resolve(load_recipe(r), image_data) for r in names}
     jobs = [(r, s) for r in names for s in range(1, seeds + 1)
