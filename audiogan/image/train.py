@@ -87,9 +87,7 @@ def _merge(base: dict, update: dict) -> dict:
 def resolve(recipe: ImageRecipe, data: ImageData, overrides: dict[str, Any] | None = None) -> ImageRecipe:
     """``recipe`` for ``data`` (the model's channels), with ``overrides`` (nested keys, e.g.
     ``{"iterations": 2, "model": {"critic_width": 4}}``) merged in and validated."""
-    merged = _merge(to_dict(recipe), {"model": {"channels": data.channels}, **(overrides or {})})
-    if overrides and "model" in overrides:
-        merged["model"]["channels"] = data.channels
+    merged = _merge(_merge(to_dict(recipe), overrides or {}), {"model": {"channels": data.channels}})
     return check_recipe(parse_config(merged, ImageRecipe, "overrides"), "overrides")
 
 
