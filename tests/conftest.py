@@ -81,3 +81,29 @@ def tiny_phase_model_dir(tmp_path_factory):
 def tiny_spectral_model_dir(tmp_path_factory):
     """A tiny STFT-gain model folder (the shipped kind)."""
     return write_model(tmp_path_factory.mktemp("spectral"), TINY_GENERATORS["spectral_gain"], 0.1)
+
+
+class _InlineExecutor:
+    """A process pool's interface that runs each job at once, in this process (ablations in tests)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+@pytest.fixture()
+def inline_executor():
+    """Stands in for ``ProcessPoolExecutor``: jobs run inline, so an ablation test needs no processes."""
+    return _InlineExecutor

@@ -203,24 +203,7 @@ def test_cli_sample_of_a_folder_without_a_generator(tmp_path):
 
 
 # -- ablation -------------------------------------------------------------------------------------
-class _InlineExecutor:
-    def __init__(self, *a, **k):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
-        f = Future()
-        f.set_result(fn(*args))
-        return f
-
-
-def test_ablate_tables_panels_and_resume(tmp_path, monkeypatch, scorer):
+def test_ablate_tables_panels_and_resume(tmp_path, monkeypatch, scorer, inline_executor):
     import yaml
 
     import audiogan.image.ablate as ab
@@ -233,7 +216,7 @@ def test_ablate_tables_panels_and_resume(tmp_path, monkeypatch, scorer):
         data["model"] = {**data["model"], **TINY["model"]}
         (recipes / f"{name}.yaml").write_text(yaml.safe_dump(data))
     monkeypatch.setattr(it, "recipe_dir", lambda: recipes)
-    monkeypatch.setattr(ab, "ProcessPoolExecutor", _InlineExecutor)
+    monkeypatch.setattr(ab, "ProcessPoolExecutor", inline_executor)
     monkeypatch.setattr(ab, "_run", lambda d, r, s, o: train_image(d, r, s, o, n_samples=16, scorer=scorer))
     monkeypatch.setattr(DigitScorer, "load_or_train", classmethod(lambda cls, *a, **k: scorer))
     out = tmp_path / "out"

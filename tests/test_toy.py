@@ -52,12 +52,12 @@ def _one_step_recipes(tmp_path, monkeypatch, names):
     return recipes
 
 
-def test_ablate_tables_and_resume(tmp_path, monkeypatch):
+def test_ablate_tables_and_resume(tmp_path, monkeypatch, inline_executor):
     import yaml
 
     import audiogan.toy.ablate as ab
     recipes = _one_step_recipes(tmp_path, monkeypatch, ["nonsat", "wgan-gp"])
-    monkeypatch.setattr(ab, "ProcessPoolExecutor", _InlineExecutor)
+    monkeypatch.setattr(ab, "ProcessPoolExecutor", inline_executor)
     out = tmp_path / "out"
     table = ablate("ring", 2, out, workers=1)
     assert set(table) == {"nonsat", "wgan-gp"} and table["nonsat"]["runs"] == 2
@@ -83,26 +83,9 @@ def test_ablate_tables_and_resume(tmp_path, monkeypatch):
 
 
 def test_ablate_splits_the_cores_among_workers(monkeypatch):
-    import audiogan.toy.ablate as ab
-    monkeypatch.setattr(ab, "available_cores", lambda: 4)
-    assert [ab.threads_per_worker(w) for w in (1, 2, 3, 4, 8)] == [4, 2, 1, 1, 1]
-
-
-class _InlineExecutor:
-    def __init__(self, *a, **k):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
-        f = Future()
-        f.set_result(fn(*args))
-        return f
+    import audiogan.runs as runs
+    monkeypatch.setattr(runs, "available_cores", lambda: 4)
+    assert [runs.threads_per_worker(w) for w in (1, 2, 3, 4, 8)] == [4, 2, 1, 1, 1]
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -185,9 +168,9 @@ def test_ablate_workers_exit_with_their_parent(tmp_path):
     script.write_text(
         "import multiprocessing as mp, os, time\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
-        "from audiogan.toy.ablate import _init_worker\n"
+        "from audiogan.runs import init_worker\n"
         "if __name__ == '__main__':\n"
-        "    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=_init_worker) as pool:\n"
+        "    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=init_worker) as pool:\n"
         "        print(pool.submit(os.getpid).result(), flush=True)\n"
         "        pool.submit(time.sleep, 120)\n"
         "        time.sleep(120)\n")

@@ -7,7 +7,7 @@ Layout of ``OUT``::
     OUT/table.md, OUT/table.json  per recipe: mean and std of modes, KL to uniform, confidence, wall time
     OUT/panels.png                a grid of samples per recipe (seed 1)
 
-The process machinery follows the 2-D ablation's design (applications do not import each other).
+The recipe and worker-process machinery is shared with the 2-D ablation (``audiogan/runs.py``).
 """
 
 from __future__ import annotations
@@ -15,80 +15,30 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing as mp
-import os
-import threading
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from .. import runs
 from ..checkpoint import atomic_write_text
-from ..config import load_config
-from ..errors import ConfigError
+from ..runs import init_worker, is_current, run_dir, threads_per_worker
 from .data import get_data
 from .scorer import DigitScorer
-from .train import ImageRecipe, load_recipe, recipe_names, resolve, same_method, train_image
+from .train import load_recipe, recipe_dir, recipe_names, resolve, train_image
 
 METRICS = ("modes", "kl", "confidence", "wall_s")
 PANEL_SAMPLES = 64
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def threads_per_worker(workers: int) -> int:
-    """The cores split evenly among ``workers`` processes, at least one thread each."""
-    return max(1, available_cores() // max(1, workers))
-
-
-def _init_worker(threads: int = 1) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
-    """Stop this worker once the process that started it is gone (no orphans left training); the
-    unfinished run leaves no metrics.json, so a rerun redoes it."""
-    while os.getppid() == parent:
-        time.sleep(poll_s)
-    os._exit(1)
 
 
 def _run(data: str, recipe: str, seed: int, out: str) -> dict:
     return train_image(data, recipe, seed, Path(out))
 
 
-def run_dir(out: Path, recipe: str, seed: int) -> Path:
-    return out / "runs" / recipe / f"seed_{seed}"
-
-
-def is_current(run: Path, recipe: ImageRecipe) -> bool:
-    """Whether ``run`` finished with the training method of ``recipe`` (resolved for the data)."""
-    if not (run / "metrics.json").exists():
-        return False
-    try:
-        used = load_config(run / "config.yaml", ImageRecipe)
-    except ValueError:  # ConfigError included: an unreadable config means an unknown method
-        return False
-    return same_method(used, recipe)
-
-
 def check_names(recipes: Sequence[str] | None) -> list[str]:
     """The recipes to run (all when ``recipes`` is empty); an unknown name is a :class:`ConfigError`."""
-    names = list(recipes) if recipes else recipe_names()
-    unknown = sorted(set(names) - set(recipe_names()))
-    if unknown:
-        raise ConfigError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(recipe_names())}")
-    return names
+    return runs.check_names(list(recipes) if recipes else recipe_names(), recipe_dir())
 
 
 def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = None, workers: int = 2,
@@ -106,7 +56,7 @@ def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = Non
     if jobs:
         DigitScorer.load_or_train()
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=_init_worker,
+        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=init_worker,
                                  initargs=(threads_per_worker(workers),)) as pool:
             futures = [pool.submit(_run, data, r, s, str(run_dir(out, r, s))) for r, s in jobs]
             for fut in as_completed(futures):

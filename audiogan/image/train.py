@@ -18,6 +18,7 @@ from ..checkpoint import atomic_write, atomic_write_text, load_weights, save_wei
 from ..config import dump_yaml, load_config, parse_config, to_dict
 from ..errors import ConfigError
 from ..gan import AdversarialConfig, AdversarialTrainer, OptimizerConfig, make_optimizer, make_scheduler
+from .. import runs
 from ..resources import configs_dir
 from .data import ImageData, get_data
 from .model import DCGANCritic, DCGANGenerator, ImageModelConfig
@@ -63,18 +64,12 @@ def check_recipe(recipe: ImageRecipe, source: str) -> ImageRecipe:
 
 
 def recipe_names(directory: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in (directory or recipe_dir()).glob("*.yaml"))
+    return runs.recipe_names(directory or recipe_dir())
 
 
 def load_recipe(name: str, directory: Path | None = None) -> ImageRecipe:
     """The recipe called ``name`` (a file in ``configs/image/``) or a path to a YAML file."""
-    directory = directory or recipe_dir()
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return check_recipe(load_config(path, ImageRecipe), str(path))
-    if name not in recipe_names(directory):
-        raise ConfigError(f"unknown recipe {name!r}; valid: {', '.join(recipe_names(directory))}")
-    return check_recipe(load_config(directory / f"{name}.yaml", ImageRecipe), str(directory / f"{name}.yaml"))
+    return check_recipe(runs.load_recipe(name, directory or recipe_dir(), ImageRecipe), name)
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -89,11 +84,6 @@ def resolve(recipe: ImageRecipe, data: ImageData, overrides: dict[str, Any] | No
     ``{"iterations": 2, "model": {"critic_width": 4}}``) merged in and validated."""
     merged = _merge(_merge(to_dict(recipe), overrides or {}), {"model": {"channels": data.channels}})
     return check_recipe(parse_config(merged, ImageRecipe, "overrides"), "overrides")
-
-
-def same_method(a: ImageRecipe, b: ImageRecipe) -> bool:
-    """Whether two recipes train the same way (they may differ in their description only)."""
-    return a.model_copy(update={"description": ""}) == b.model_copy(update={"description": ""})
 
 
 def _batches(data: ImageData, recipe: ImageRecipe, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

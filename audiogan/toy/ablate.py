@@ -13,9 +13,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing as mp
-import os
-import threading
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,59 +20,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..checkpoint import atomic_write_text
-from ..config import load_config
-from ..errors import ConfigError
+from ..runs import check_names, init_worker, is_current, run_dir, threads_per_worker
 from .mixtures import get_mixture
-from .train import ToyRecipe, load_recipe, recipe_names, same_method, train_toy
+from .train import load_recipe, recipe_dir, recipe_names, train_toy
 
 METRICS = ("modes", "hq", "reverse_kl", "wall_s")
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def threads_per_worker(workers: int) -> int:
-    """The cores split evenly among ``workers`` processes, at least one thread each."""
-    return max(1, available_cores() // max(1, workers))
-
-
-def _init_worker(threads: int = 1) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
-    """Stop this worker once the process that started it is gone (killed ``ablate``: no orphans left
-    training in the background); the unfinished run leaves no metrics.json, so a rerun redoes it."""
-    while os.getppid() == parent:
-        time.sleep(poll_s)
-    os._exit(1)
-
-
 def _run(data: str, recipe: str, seed: int, out: str) -> dict:
     return train_toy(data, recipe, seed, Path(out))
-
-
-def run_dir(out: Path, recipe: str, seed: int) -> Path:
-    return out / "runs" / recipe / f"seed_{seed}"
-
-
-def is_current(run: Path, recipe: ToyRecipe) -> bool:
-    """Whether ``run`` finished with the training method of ``recipe`` (the recipe file as it is today)."""
-    if not (run / "metrics.json").exists():
-        return False
-    try:
-        used = load_config(run / "config.yaml", ToyRecipe)
-    except ValueError:  # ConfigError included: an unreadable config means an unknown method
-        return False
-    return same_method(used, recipe)
 
 
 def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = None, workers: int = 2,
@@ -87,17 +40,14 @@ def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = Non
     every core (the shortest wall time per run).
     """
     get_mixture(data)  # validate before spawning anything
-    names = list(recipes) if recipes else recipe_names()
-    unknown = sorted(set(names) - set(recipe_names()))
-    if unknown:
-        raise ConfigError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(recipe_names())}")
+    names = check_names(list(recipes) if recipes else recipe_names(), recipe_dir())
     out = Path(out)
     current = {r: load_recipe(r) for r in names}
     jobs = [(r, s) for r in names for s in range(1, seeds + 1)
             if not is_current(run_dir(out, r, s), current[r])]
     if jobs:
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=_init_worker,
+        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=init_worker,
                                  initargs=(threads_per_worker(workers),)) as pool:
             futures = [pool.submit(_run, data, r, s, str(run_dir(out, r, s))) for r, s in jobs]
             for fut in as_completed(futures):

@@ -15,10 +15,10 @@ import pydantic
 import torch
 
 from ..checkpoint import atomic_write, atomic_write_text
-from ..config import dump_yaml, load_config
-from ..errors import ConfigError
+from ..config import dump_yaml
 from ..gan import AdversarialConfig, AdversarialTrainer, OptimizerConfig, make_optimizer, make_scheduler
 from ..gan.constraints import apply_spectral_norm
+from .. import runs
 from ..resources import configs_dir
 from .mixtures import N_EVAL_SAMPLES, Mixture, get_mixture, score
 from .model import MLPCritic, MLPGenerator, ToyModelConfig
@@ -45,23 +45,12 @@ class ToyRecipe(pydantic.BaseModel):
 
 
 def recipe_names(directory: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in (directory or recipe_dir()).glob("*.yaml"))
+    return runs.recipe_names(directory or recipe_dir())
 
 
 def load_recipe(name: str, directory: Path | None = None) -> ToyRecipe:
     """The recipe called ``name`` (a file in ``configs/toy/``) or a path to a YAML file."""
-    directory = directory or recipe_dir()
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return load_config(path, ToyRecipe)
-    if name not in recipe_names(directory):
-        raise ConfigError(f"unknown recipe {name!r}; valid: {', '.join(recipe_names(directory))}")
-    return load_config(directory / f"{name}.yaml", ToyRecipe)
-
-
-def same_method(a: ToyRecipe, b: ToyRecipe) -> bool:
-    """Whether two recipes train the same way (they may differ in their description only)."""
-    return a.model_copy(update={"description": ""}) == b.model_copy(update={"description": ""})
+    return runs.load_recipe(name, directory or recipe_dir(), ToyRecipe)
 
 
 def _batches(mixture: Mixture, recipe: ToyRecipe, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

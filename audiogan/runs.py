@@ -1,0 +1,96 @@
+"""What the benchmark applications (2-D, image) share to run recipes: finding and comparing recipe files,
+and the worker processes of an ablation.
+
+A recipe is a YAML file of a pydantic model with a ``description`` (one training method); an ablation
+trains ``(recipe, seed)`` pairs in parallel processes that split the CPU cores and stop when the process
+that started them is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TypeVar
+
+import pydantic
+
+from .config import load_config
+from .errors import ConfigError
+
+R = TypeVar("R", bound=pydantic.BaseModel)
+
+
+def recipe_names(directory: Path) -> list[str]:
+    """The recipes in ``directory``: the stems of its YAML files, sorted."""
+    return sorted(p.stem for p in Path(directory).glob("*.yaml"))
+
+
+def load_recipe(name: str, directory: Path, recipe_type: type[R]) -> R:
+    """The recipe called ``name`` (a file in ``directory``) or a path to a YAML file."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return load_config(path, recipe_type)
+    check_names([name], directory)
+    return load_config(Path(directory) / f"{name}.yaml", recipe_type)
+
+
+def check_names(names: list[str], directory: Path) -> list[str]:
+    """``names``, every one a recipe in ``directory``; an unknown name is a :class:`ConfigError`."""
+    valid = recipe_names(directory)
+    unknown = sorted(set(names) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown recipe {unknown[0]!r}; valid: {', '.join(valid)}")
+    return list(names)
+
+
+def same_method(a: pydantic.BaseModel, b: pydantic.BaseModel) -> bool:
+    """Whether two recipes train the same way (they may differ in their description only)."""
+    return a.model_copy(update={"description": ""}) == b.model_copy(update={"description": ""})
+
+
+def run_dir(out: Path, recipe: str, seed: int) -> Path:
+    """Where an ablation keeps the run of ``recipe`` with ``seed``."""
+    return Path(out) / "runs" / recipe / f"seed_{seed}"
+
+
+def is_current(run: Path, recipe: R) -> bool:
+    """Whether ``run`` finished (``metrics.json``) with the training method of ``recipe``, as it is today."""
+    if not (run / "metrics.json").exists():
+        return False
+    try:
+        used = load_config(run / "config.yaml", type(recipe))
+    except ValueError:  # ConfigError included: an unreadable config means an unknown method
+        return False
+    return same_method(used, recipe)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int) -> int:
+    """The cores split evenly among ``workers`` processes, at least one thread each."""
+    return max(1, available_cores() // max(1, workers))
+
+
+def init_worker(threads: int = 1) -> None:
+    """Initialiser of an ablation's worker process: its torch threads, and a watcher that ends it with its
+    parent."""
+    import torch
+
+    torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Stop this worker once the process that started it is gone (a killed ablation leaves no orphans
+    training in the background); the unfinished run leaves no metrics.json, so a rerun redoes it."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os._exit(1)
