@@ -8,11 +8,13 @@ that started them is gone.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import pydantic
 
@@ -64,6 +66,28 @@ def is_current(run: Path, recipe: R) -> bool:
     except ValueError:  # ConfigError included: an unreadable config means an unknown method
         return False
     return same_method(used, recipe)
+
+
+def pending(out: Path, recipes: Mapping[str, pydantic.BaseModel], seeds: int) -> list[tuple[str, int]]:
+    """The ``(recipe, seed)`` pairs of an ablation in ``out`` not yet finished with their current method."""
+    return [(name, s) for name, recipe in recipes.items() for s in range(1, seeds + 1)
+            if not is_current(run_dir(out, name, s), recipe)]
+
+
+def train_in_workers(run_one: Callable[[str, str, int, str], Any], data: str, out: Path,
+                     jobs: Sequence[tuple[str, int]], workers: int,
+                     on_done: Callable[[Any], None] | None = None) -> None:
+    """``run_one(data, recipe, seed, run_dir)`` for every job, in ``workers`` spawned processes that split
+    the cores (:func:`threads_per_worker`) and end with this one; ``on_done`` gets each result."""
+    if not jobs:
+        return
+    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn"),
+                             initializer=init_worker, initargs=(threads_per_worker(workers),)) as pool:
+        futures = [pool.submit(run_one, data, r, s, str(run_dir(out, r, s))) for r, s in jobs]
+        for fut in as_completed(futures):
+            result = fut.result()
+            if on_done:
+                on_done(result)
 
 
 def available_cores() -> int:

@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from typer.testing import CliRunner
 
+import audiogan.runs as runs
 from audiogan.cli import app
 from audiogan.config import ConfigError, parse_config
 from audiogan.image.data import digits, get_data, mode_ids, split
@@ -216,7 +217,7 @@ def test_ablate_tables_panels_and_resume(tmp_path, monkeypatch, scorer, inline_e
         data["model"] = {**data["model"], **TINY["model"]}
         (recipes / f"{name}.yaml").write_text(yaml.safe_dump(data))
     monkeypatch.setattr(it, "recipe_dir", lambda: recipes)
-    monkeypatch.setattr(ab, "ProcessPoolExecutor", inline_executor)
+    monkeypatch.setattr(runs, "ProcessPoolExecutor", inline_executor)
     monkeypatch.setattr(ab, "_run", lambda d, r, s, o: train_image(d, r, s, o, n_samples=16, scorer=scorer))
     monkeypatch.setattr(DigitScorer, "load_or_train", classmethod(lambda cls, *a, **k: scorer))
     out = tmp_path / "out"

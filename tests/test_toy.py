@@ -6,6 +6,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import audiogan.runs as runs
 from audiogan.cli import app
 from audiogan.toy.ablate import ablate
 from audiogan.toy.train import load_recipe, recipe_names, train_toy
@@ -55,9 +56,8 @@ def _one_step_recipes(tmp_path, monkeypatch, names):
 def test_ablate_tables_and_resume(tmp_path, monkeypatch, inline_executor):
     import yaml
 
-    import audiogan.toy.ablate as ab
     recipes = _one_step_recipes(tmp_path, monkeypatch, ["nonsat", "wgan-gp"])
-    monkeypatch.setattr(ab, "ProcessPoolExecutor", inline_executor)
+    monkeypatch.setattr(runs, "ProcessPoolExecutor", inline_executor)
     out = tmp_path / "out"
     table = ablate("ring", 2, out, workers=1)
     assert set(table) == {"nonsat", "wgan-gp"} and table["nonsat"]["runs"] == 2

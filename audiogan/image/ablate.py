@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,7 +21,7 @@ import numpy as np
 
 from .. import runs
 from ..checkpoint import atomic_write_text
-from ..runs import init_worker, is_current, run_dir, threads_per_worker
+from ..runs import pending, run_dir, train_in_workers
 from .data import get_data
 from .scorer import DigitScorer
 from .train import load_recipe, recipe_dir, recipe_names, resolve, train_image
@@ -50,19 +48,10 @@ def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = Non
     """
     image_data, names = get_data(data), check_names(recipes)  # validate before spawning anything
     out = Path(out)
-    current = {r: resolve(load_recipe(r), image_data) for r in names}
-    jobs = [(r, s) for r in names for s in range(1, seeds + 1)
-            if not is_current(run_dir(out, r, s), current[r])]
+    jobs = pending(out, {r: resolve(load_recipe(r), image_data) for r in names}, seeds)
     if jobs:
-        DigitScorer.load_or_train()
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=init_worker,
-                                 initargs=(threads_per_worker(workers),)) as pool:
-            futures = [pool.submit(_run, data, r, s, str(run_dir(out, r, s))) for r, s in jobs]
-            for fut in as_completed(futures):
-                result = fut.result()
-                if on_done:
-                    on_done(result)
+        DigitScorer.load_or_train()  # once, here, before any worker needs it
+    train_in_workers(_run, data, out, jobs, workers, on_done)
     table = summarize(out, names, seeds)
     write_tables(out, data, seeds, table)
     plot_recipe_panels(out, names)

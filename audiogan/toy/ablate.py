@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ..checkpoint import atomic_write_text
-from ..runs import check_names, init_worker, is_current, run_dir, threads_per_worker
+from ..runs import check_names, pending, run_dir, train_in_workers
 from .mixtures import get_mixture
 from .train import load_recipe, recipe_dir, recipe_names, train_toy
 
@@ -42,18 +40,8 @@ def ablate(data: str, seeds: int, out: Path, recipes: Sequence[str] | None = Non
     get_mixture(data)  # validate before spawning anything
     names = check_names(list(recipes) if recipes else recipe_names(), recipe_dir())
     out = Path(out)
-    current = {r: load_recipe(r) for r in names}
-    jobs = [(r, s) for r in names for s in range(1, seeds + 1)
-            if not is_current(run_dir(out, r, s), current[r])]
-    if jobs:
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, initializer=init_worker,
-                                 initargs=(threads_per_worker(workers),)) as pool:
-            futures = [pool.submit(_run, data, r, s, str(run_dir(out, r, s))) for r, s in jobs]
-            for fut in as_completed(futures):
-                result = fut.result()
-                if on_done:
-                    on_done(result)
+    jobs = pending(out, {r: load_recipe(r) for r in names}, seeds)
+    train_in_workers(_run, data, out, jobs, workers, on_done)
     table = summarize(out, names, seeds)
     write_tables(out, data, seeds, table)
     plot_recipe_panels(out, data, names)
