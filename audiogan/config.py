@@ -107,9 +107,15 @@ def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def check_resume_config(saved_yaml: str, config: Any, source: str, accept: Iterable[str] = ()) -> None:
     """Raise :class:`ConfigError` showing the difference when ``config`` differs from the saved one in any key
-    but those in ``accept`` (dotted keys whose change a resumed run can take, e.g. ``steps``)."""
+    but those in ``accept`` (dotted keys whose change a resumed run can take, e.g. ``steps``). The saved config
+    is read with today's type first, so a run saved before a key existed resumes when the key is at its
+    default."""
     accepted = set(accept)
-    diff = [line for line in config_diff(yaml.safe_load(saved_yaml) or {}, to_dict(config))
-            if line.split(": ", 1)[0] not in accepted]
+    saved = yaml.safe_load(saved_yaml) or {}
+    try:  # read with today's config type: a key added since, at its default, is no difference
+        saved = to_dict(parse_config(saved, type(config), source))
+    except ConfigError:  # a key that no longer exists: compare the raw text, which names it
+        pass
+    diff = [line for line in config_diff(saved, to_dict(config)) if line.split(": ", 1)[0] not in accepted]
     if diff:
         raise ConfigError(f"{source}: config differs from the run being resumed: " + "; ".join(diff))

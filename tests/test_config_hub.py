@@ -91,3 +91,21 @@ def test_loss_weights_from_python_refuse_unknown_names():
     with pytest.raises(ValueError, match="unknown loss weight 'loss/stoy'"):
         AudioAdversarialConfig(weights={"loss/stoy": 60.0})
     assert AudioAdversarialConfig(weights={"loss/stoi": 60.0}).weights.stoi == 60.0
+
+
+def test_a_run_saved_before_a_key_existed_resumes_when_the_key_is_at_its_default():
+    """A config saved by an older version lacks keys added since (here metric and loss/metric): at their
+    defaults they are no difference, while a real change is still refused."""
+    import yaml
+
+    from audiogan.config import check_resume_config, dump_yaml
+
+    cfg = parse_config({"steps": 10}, AudioTrainConfig)
+    old = yaml.safe_load(dump_yaml(cfg))
+    del old["metric"], old["adversarial"]["weights"]["loss/metric"]
+    check_resume_config(yaml.safe_dump(old), cfg, "run", accept=("steps",))
+    with pytest.raises(ConfigError, match="seed: 0 -> 3"):
+        check_resume_config(yaml.safe_dump(old), cfg.model_copy(update={"seed": 3}), "run")
+    old["removed_key"] = 1  # a key that no longer exists is named
+    with pytest.raises(ConfigError, match="removed_key"):
+        check_resume_config(yaml.safe_dump(old), cfg, "run")
