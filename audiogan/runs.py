@@ -8,6 +8,7 @@ that started them is gone.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import threading
@@ -18,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import pydantic
 
+from .checkpoint import atomic_write_text
 from .config import load_config
 from .errors import ConfigError
 
@@ -88,6 +90,12 @@ def train_in_workers(run_one: Callable[[str, str, int, str], Any], data: str, ou
             result = fut.result()
             if on_done:
                 on_done(result)
+
+
+def write_tables(out: Path, data: str, seeds: int, table: dict[str, dict[str, float]], markdown: str) -> None:
+    """An ablation's ``table.md`` (``markdown``) and ``table.json`` (the numbers), written atomically."""
+    atomic_write_text(Path(out) / "table.md", markdown)
+    atomic_write_text(Path(out) / "table.json", json.dumps({"data": data, "seeds": seeds, "recipes": table}, indent=2))
 
 
 def available_cores() -> int:

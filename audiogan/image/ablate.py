@@ -20,7 +20,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import runs
-from ..checkpoint import atomic_write_text
 from ..runs import pending, run_dir, train_in_workers
 from .data import get_data
 from .scorer import DigitScorer
@@ -87,8 +86,7 @@ def format_table(data: str, seeds: int, table: dict[str, dict[str, float]]) -> s
 
 
 def write_tables(out: Path, data: str, seeds: int, table: dict[str, dict[str, float]]) -> None:
-    atomic_write_text(out / "table.md", format_table(data, seeds, table))
-    atomic_write_text(out / "table.json", json.dumps({"data": data, "seeds": seeds, "recipes": table}, indent=2))
+    runs.write_tables(out, data, seeds, table, format_table(data, seeds, table))
 
 
 def plot_recipe_panels(out: Path, names: Sequence[str]) -> None:

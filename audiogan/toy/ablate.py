@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..checkpoint import atomic_write_text
+from .. import runs
 from ..runs import check_names, pending, run_dir, train_in_workers
 from .mixtures import get_mixture
 from .train import load_recipe, recipe_dir, recipe_names, train_toy
@@ -74,8 +74,7 @@ def format_table(data: str, seeds: int, table: dict[str, dict[str, float]]) -> s
 
 
 def write_tables(out: Path, data: str, seeds: int, table: dict[str, dict[str, float]]) -> None:
-    atomic_write_text(out / "table.md", format_table(data, seeds, table))
-    atomic_write_text(out / "table.json", json.dumps({"data": data, "seeds": seeds, "recipes": table}, indent=2))
+    runs.write_tables(out, data, seeds, table, format_table(data, seeds, table))
 
 
 def plot_recipe_panels(out: Path, data: str, names: Sequence[str]) -> None:
