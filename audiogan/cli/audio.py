@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 from .common import EXIT_BUG, EXIT_SYSTEM, EXIT_USER, err, out, report_rows, user_errors
 
 
@@ -105,13 +105,20 @@ def enhance(
     workers: int = typer.Option(1, min=1, help="files processed at once (folders)"),
     threads: int = typer.Option(0, min=0, help="CPU threads for the model; 0: 1 for less than 10 s of audio, "
                                 "else the idle cores"),
+    engine: str = typer.Option("local", help="folders: local (threads here) | ray (a pool of Ray actors; "
+                               "the ray extra)"),
+    address: Optional[str] = typer.Option(None, help="--engine ray: the cluster to join (auto: this machine's); "
+                                          "default: start a local one"),
+    actors: int = typer.Option(0, min=0, help="--engine ray: model copies at once (0: one per GPU, else one per "
+                               "--threads CPUs)"),
 ) -> None:
     """Enhance speech in a file or a folder; outputs keep rate, channels, format and bit depth.
 
     For a folder, finished outputs are skipped (a stopped run resumes), bad files are reported and
     skipped, and OUTPUT/enhance_report.tsv lists every input with ok / skipped / failed and the reason;
     when files failed, the exit code is 2 (bad inputs), 1 if any failure was a system error (a full or
-    read-only disk), 3 if any was a bug.
+    read-only disk), 3 if any was a bug. --engine ray spreads the files over a Ray cluster, with the same
+    outputs and report (IN and OUT on a file system every node sees).
     """
     import torch
 
@@ -123,6 +130,14 @@ def enhance(
 
     dest = Path(output)
     with user_errors():
+        if engine not in ("local", "ray"):
+            raise ConfigError(f"--engine must be local or ray, got {engine!r}")
+        if engine == "ray":
+            if not source.is_dir():
+                raise ConfigError("--engine ray enhances a folder: give a folder as input")
+            from ..audio.enhance.ray_engine import import_ray
+
+            import_ray()
         enhancer = Enhancer.from_pretrained(model, device=resolve_device(device))
         files = list_audio([str(source)]) if source.is_dir() else [source]
         torch.set_num_threads(choose_threads(threads, audio_seconds(files), workers if source.is_dir() else 1))
@@ -133,8 +148,14 @@ def enhance(
 
             with Progress(console=err, transient=True) as bar:
                 task = bar.add_task("enhancing", total=len(files))
-                report = enhance_folder(enhancer, source, dest, batch_size, workers,
-                                        progress=lambda rel, status: bar.advance(task))
+                if engine == "ray":
+                    from ..audio.enhance.ray_engine import enhance_folder_ray
+
+                    report = enhance_folder_ray(model, source, dest, batch_size, actors, max(1, threads), address,
+                                                progress=lambda rel, status: bar.advance(task))
+                else:
+                    report = enhance_folder(enhancer, source, dest, batch_size, workers,
+                                            progress=lambda rel, status: bar.advance(task))
             report_rows("failed", ((rel, detail) for rel, (status, detail) in sorted(report.rows.items())
                                    if status == "failed"))
             out.print(f"{dest}: {report.summary()} (report: {dest / 'enhance_report.tsv'})", markup=False)
