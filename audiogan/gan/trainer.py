@@ -86,6 +86,7 @@ class AdversarialTrainer:
         self.step = 0  # completed iterations
         self.skipped = 0  # steps dropped by the non-finite guard
         self.batches_drawn = 0  # batches taken from the data so far: the data position to resume at
+        self.last_batch: Batch | None = None  # (fakes, reals) of the last generator step, detached: diagnostics
         self.weights = config.weights.as_dict()
         # With no adversarial or feature-matching weight nothing reads the critic: its steps are skipped
         # (a reconstruction-only twin of a GAN, trained by the same loop).
@@ -282,6 +283,7 @@ class AdversarialTrainer:
             self.critic.zero_grad(set_to_none=True)  # the unroll left second-order grads there
         if applied and self.ema is not None:
             self.ema.update(self.generator)
+        self.last_batch = (clean_fake.detach(), real)
         stats = {k: float(v.detach()) for k, v in terms.items()}
         stats.update({"grad/generator": norm, "guard/skipped": float(self.skipped)})
         return stats
