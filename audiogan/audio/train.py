@@ -3,7 +3,9 @@
 A run folder holds ``config.yaml`` (the resolved config), ``checkpoints/step_*/``, ``metrics.jsonl``
 (every logged scalar), ``loss_curves.png``, ``spectrograms.png`` (input / output / target of a fixed
 example) and ``tb/`` (TensorBoard: every loss term, per-layer-group gradient norms, the critic's score
-gap, growth depth and alpha, FARGAN count, audio and spectrogram images).
+gap, growth depth and alpha, FARGAN count, audio and spectrogram images, instability events),
+``diagnostics.jsonl`` and ``diagnostics_trace.jsonl`` (the live detectors' events and samples, see
+:mod:`audiogan.gan.diagnostics`; ``audiogan diagnose RUN`` reports them).
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ import torch
 from ..checkpoint import (atomic_write_text, checkpoints, latest_checkpoint, load_checkpoint, prune_checkpoints,
                           rng_state, save_checkpoint, set_rng_state, step_folder)
 from ..config import ConfigError, check_resume_config, dump_yaml
-from ..gan import AdversarialTrainer, GrowthSchedule, OptimizerConfig, grad_norms_by_group, make_optimizer, make_scheduler
+from ..distributed import World, gather, init_from_env, leave
+from ..gan import (AdversarialTrainer, DiagnosticsConfig, GrowthSchedule, Monitor, OptimizerConfig, grad_norms_by_group,
+                   make_optimizer, make_scheduler)
 from ..plotting import loss_curves, save_figure
 from ..runtime import resolve_device
 from .data.cache import make_dataset
 from .data.dataset import DataConfig, make_loader
-from .losses import (AudioAdversarialConfig, ReconConfig, compressed_magnitude_loss, stoi_loss, thresholded_stft_loss,
-                     waveform_l1)
+from .losses import (AudioAdversarialConfig, ReconConfig, compressed_magnitude_loss, log_magnitude, stoi_loss,
+                     thresholded_stft_loss, waveform_l1)
 from .models import GeneratorConfig, SpectralGainConfig, make_generator
 from .models.critic import AudioCritic, CriticConfig
 from .phase_losses import complex_compressed_loss, phase_loss
@@ -65,6 +69,7 @@ class AudioTrainConfig(pydantic.BaseModel):
     threads: pydantic.NonNegativeInt = 0  # CPU threads for torch; 0 keeps torch's default
     validation_segments: int = 0  # segments of the validation split scored at every checkpoint; 0 = off
     metric: MetricCriticConfig | None = None  # a metric critic (MetricGAN+) for loss/metric; needs pesq
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)  # thresholds of the live detectors
 
     @pydantic.model_validator(mode="after")
     def _metric_has_a_critic(self) -> "AudioTrainConfig":
@@ -147,7 +152,9 @@ def _prepare_run(cfg: AudioTrainConfig, run: Path, resume: bool) -> bool:
         if not has_checkpoint:
             log.warning(f"{run}: no checkpoint to resume from; the run starts again from step 0")
             return False
-        check_resume_config(saved.read_text(), cfg, str(run), accept=("steps",))
+        # The detectors' thresholds do not change training: a resumed run may change them too.
+        check_resume_config(saved.read_text(), cfg, str(run),
+                            accept=("steps", *(f"diagnostics.{k}" for k in DiagnosticsConfig.keys())))
         return True
     if saved.exists() and has_checkpoint:
         raise ConfigError(f"{run}: already holds a run; pass --resume to continue it, or choose another --out")
@@ -156,10 +163,13 @@ def _prepare_run(cfg: AudioTrainConfig, run: Path, resume: bool) -> bool:
 
 
 def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device,
-            learner: MetricLearner | None = None) -> tuple[Path, float]:
+            learner: MetricLearner | None = None, world: World = World()) -> tuple[Path, float]:
     """Load the newest checkpoint of ``run`` that loads; a damaged newer one is skipped with a warning that
     names it and the one resumed from. Returns it and the run's wall time so far (seconds). Raises
-    :class:`ConfigError` when none loads."""
+    :class:`ConfigError` when none loads.
+
+    Under torchrun each rank takes its own saved RNG state when the checkpoint has one per rank for a
+    world of the same size; otherwise rank 0 takes the saved state and the others a seed of their own."""
     skipped = []
     for ckpt in checkpoints(run):
         try:
@@ -167,7 +177,13 @@ def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device,
             trainer.load_state(models, state)
             if learner is not None:
                 learner.load_state_dict(models["metric_critic"], state["metric"])
-            set_rng_state(state["rng"])
+            ranks = state.get("rng_ranks") or []
+            if world.distributed and len(ranks) == world.size:
+                set_rng_state(ranks[world.rank])
+            elif world.rank == 0:
+                set_rng_state(state["rng"])
+            else:
+                _seed_rank(int(state["step"]) * 1009 + world.rank)
         except Exception as err:  # a truncated, corrupt or partly deleted checkpoint
             skipped.append(f"{ckpt.name} ({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})")
             continue
@@ -223,9 +239,26 @@ class _Logger:
         self.tb.close()
 
 
-def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger: _Logger, wall_s: float,
-          learner: MetricLearner | None = None) -> Path:
-    state = {**trainer.training_state(), "rng": rng_state(), "wall_s": wall_s}
+def _seed_rank(seed: int) -> None:
+    """Seed this process's torch, numpy and random generators (a rank other than 0 under torchrun)."""
+    import random
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger: "_Logger | None", wall_s: float,
+          learner: MetricLearner | None = None, world: World = World(), collective: bool = True) -> Path | None:
+    """Save a checkpoint (rank 0 writes it). Under torchrun every rank calls this, to hand over its RNG
+    state, unless ``collective`` is off (an interrupted run, whose ranks may not all be here)."""
+    rng = rng_state()
+    ranks = gather(rng, world) if world.distributed and collective else []
+    if not world.is_main:
+        return None
+    state = {**trainer.training_state(), "rng": rng, "wall_s": wall_s}
+    if ranks:
+        state["rng_ranks"] = ranks
     models = trainer.model_state()
     if learner is not None:
         learner.drain()  # nothing pending at a checkpoint: a resumed run and a straight one agree
@@ -260,31 +293,45 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
     if stop_after is not None and stop_after < 1:
         raise ConfigError(f"stop_after must be >= 1, got {stop_after}")
     dev = resolve_device(device)  # a bad --device is refused before the run folder is touched
+    world, dev = init_from_env(dev)  # under torchrun: join the process group (one GPU per process)
+    if world.distributed and cfg.metric is not None:
+        raise ConfigError("metric: the metric critic is not trained under torchrun yet (its PESQ pool is per "
+                          "process); drop the metric block or train in one process")
     resume = _prepare_run(cfg, run, resume)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     trainer, warm, learner = build_trainer(cfg, dev, init if not resume else None)
-    if warm is not None:
+    if warm is not None and world.is_main:
         atomic_write_text(run / "warm_start.txt", "\n".join(warm.lines()) + "\n")
         for line in warm.lines():
             log.info("warm start: %s", line)
     wall_before = 0.0  # wall time of the run's earlier sessions
     if resume:
-        _, wall_before = _resume(trainer, run, dev, learner)
+        _, wall_before = _resume(trainer, run, dev, learner, world)
         log.info("resumed %s at step %d", run, trainer.step)
+    elif world.rank > 0:
+        _seed_rank(cfg.seed * 1009 + world.rank)  # the same networks (seeded alike), its own noise draws
+    if world.distributed:
+        trainer.distribute([dev.index] if dev.type == "cuda" else None)
     dataset = make_dataset(cfg.data, cfg.sample_rate, cfg.seed)
     if dataset.report.problems:
         log.warning("corpus: %s", dataset.report.summary())
     valid = dataset.validation(cfg.validation_segments) if cfg.validation_segments else []
-    batches = iter(make_loader(dataset, trainer.batches_drawn))
+    batches = iter(make_loader(dataset, trainer.batches_drawn, world.rank, world.size))
     # Audio trained per iteration: the generator's batches (n_gen of them; the critic's batches are not
     # counted), so "hours seen" compares with a run that has no critic.
-    audio_per_iter = cfg.adversarial.n_gen * cfg.data.batch_size * dataset.length / cfg.sample_rate
-    atomic_write_text(run / "config.yaml", dump_yaml(cfg))  # the models and data are built: the run exists
+    # Under torchrun each of the world's processes trains on its own batches.
+    audio_per_iter = world.size * cfg.adversarial.n_gen * cfg.data.batch_size * dataset.length / cfg.sample_rate
+    if world.is_main:
+        atomic_write_text(run / "config.yaml", dump_yaml(cfg))  # the models and data are built: the run exists
     if trainer.step >= cfg.steps:
         log.info("%s is finished (%d/%d steps); raise steps in its config to train longer", run, trainer.step,
                  cfg.steps)
-    logger = _Logger(run, trainer.step, cfg.sample_rate)
+    logger = _Logger(run, trainer.step, cfg.sample_rate) if world.is_main else None
+    # Diversity on the mean log spectrum of each segment (what a collapsed enhancer would flatten).
+    monitor = Monitor(cfg.diagnostics, cfg.adversarial, run=run, writer=logger.tb, start_step=trainer.step,
+                      features=lambda x: log_magnitude(x, 512, cfg.recon.log_floor).mean(dim=-1)
+                      ) if logger is not None else None  # under torchrun: rank 0 watches (its gradients are all's)
     end = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
     if progress:
         progress(trainer.step, cfg.steps, {})  # where the run starts (a resumed one part-way)
@@ -293,23 +340,25 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
     try:
         while trainer.step < end:
             stats = trainer.train_iteration(batches)
+            if monitor is not None:
+                monitor.after_iteration(trainer, stats)
             if learner is not None:
                 stats.update(learner.after_iteration())
             step = trainer.step
-            if step % cfg.log_every == 0 or step == end:
+            if (step % cfg.log_every == 0 or step == end) and logger is not None:
                 elapsed = time.perf_counter() - started
-                stats = {**stats, **grad_norms_by_group(trainer.generator, "generator"),
-                         **grad_norms_by_group(trainer.critic, "critic"),
+                stats = {**stats, **grad_norms_by_group(trainer.unwrap(trainer.generator), "generator"),
+                         **grad_norms_by_group(trainer.unwrap(trainer.critic), "critic"),
                          "time/iter_s": elapsed / max(1, step - start_step),
                          "time/audio_s_per_s": (step - start_step) * audio_per_iter / elapsed,
                          "data/hours_seen": step * audio_per_iter / 3600,
                          "time/wall_h": (wall_before + elapsed) / 3600}
                 logger.scalars(step, stats)
-            if step % cfg.sample_every == 0 or step == end:
+            if (step % cfg.sample_every == 0 or step == end) and logger is not None:
                 logger.examples(step, _example(trainer, dataset))
             if step % cfg.checkpoint_every == 0 or step == end:
-                _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started, learner)
-                if valid:
+                _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started, learner, world)
+                if valid and world.is_main:
                     scores = validate(trainer.eval_generator(), valid, trainer.generator_kwargs(), trainer.device,
                                       cfg.sample_rate, cfg.recon.tau, cfg.recon.fft_sizes, cfg.recon.log_floor)
                     logger.scalars(step, scores)
@@ -320,12 +369,15 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
             if progress:
                 progress(step, cfg.steps, stats)
     except KeyboardInterrupt:
-        _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started, learner)  # between steps
+        _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started, learner, world,
+              collective=False)  # between steps
         raise
     finally:
-        logger.close()
+        if logger is not None:
+            logger.close()
         if learner is not None:
             learner.close()
+        leave(world)
     return stats
 
 

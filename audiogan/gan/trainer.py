@@ -21,6 +21,7 @@ the data's modality or the models' architecture.
 
 from __future__ import annotations
 
+import inspect
 from contextlib import nullcontext
 from typing import Any, Callable, Iterator, Mapping
 
@@ -85,12 +86,42 @@ class AdversarialTrainer:
         self.fargan = FakeAsRealBuffer(config.fargan_count)
         self.step = 0  # completed iterations
         self.skipped = 0  # steps dropped by the non-finite guard
-        self.batches_drawn = 0  # batches taken from the data so far: the data position to resume at
+        self.batches_drawn = 0  # batches taken from the data so far, by all ranks: the data position to resume at
+        self.world_size = 1  # training processes (distribute() wraps the networks for torchrun)
         self.last_batch: Batch | None = None  # (fakes, reals) of the last generator step, detached: diagnostics
         self.weights = config.weights.as_dict()
         # With no adversarial or feature-matching weight nothing reads the critic: its steps are skipped
         # (a reconstruction-only twin of a GAN, trained by the same loop).
         self.uses_critic = bool(self.weights["loss/adv"] or self.weights["loss/fm"])
+
+    # -- distributed data parallel ------------------------------------------------------------
+    def distribute(self, device_ids: list[int] | None = None) -> None:
+        """Wrap the generator and the critic in :class:`~torch.nn.parallel.DistributedDataParallel` (after
+        ``init_process_group``, before training; every rank calls it). How growth, spectral norm, the gradient
+        penalty, L2, the non-finite guard, EMA and FARGAN stay correct: :mod:`audiogan.distributed`."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        self.world_size = torch.distributed.get_world_size()
+        kw: dict[str, Any] = dict(device_ids=device_ids, find_unused_parameters=True)
+        # Newer torch renames broadcast_buffers to forward_sync_buffers (which still syncs them once, at
+        # wrapping: harmless, they are equal then).
+        kw["forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters
+           else "broadcast_buffers"] = False
+        self.generator = DDP(self.generator, **kw)
+        self.critic = DDP(self.critic, **kw)
+
+    @staticmethod
+    def unwrap(module: nn.Module) -> nn.Module:
+        """The network inside a DDP wrapper (``module`` itself when it is not wrapped)."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        return module.module if isinstance(module, DDP) else module
+
+    def _all_finite(self, total: Tensor) -> bool:
+        finite = torch.isfinite(total.detach()).to(torch.int32).reshape(1)
+        if self.world_size > 1:
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
 
     # -- helpers ------------------------------------------------------------------------------
     def _autocast(self):
@@ -112,8 +143,8 @@ class AdversarialTrainer:
     def generate(self, gen_input: Tensor) -> Tensor:
         return self.generator(gen_input, **self.generator_kwargs())
 
-    def critique(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        out = self.critic(x, **self._growth_kwargs(self.critic_growth, self.step))
+    def critique(self, x: Tensor, critic: nn.Module | None = None) -> tuple[Tensor, list[Tensor]]:
+        out = (self.critic if critic is None else critic)(x, **self._growth_kwargs(self.critic_growth, self.step))
         if isinstance(out, (tuple, list)):
             return out[0], list(out[1])
         return out, []
@@ -161,14 +192,19 @@ class AdversarialTrainer:
         ``total`` (the ones in use at the current growth depth), back-propagated before the step.
         """
         opt.zero_grad(set_to_none=True)
-        if not torch.isfinite(total):
+        if not self._all_finite(total):
             self.skipped += 1
             return False, float("nan")
         total.backward()
         if penalty is not None:
-            extra = penalty([p for p in params if p.grad is not None])
+            used = [p for p in params if p.grad is not None]
+            extra = penalty(used)
             if extra.requires_grad:
-                extra.backward()
+                # Added to .grad by hand, not by a second backward: under DDP that would fire the
+                # gradient hooks twice. (The same sums as extra.backward().)
+                for p, g in zip(used, torch.autograd.grad(extra, used, allow_unused=True)):
+                    if g is not None:
+                        p.grad.add_(g)
         norm = grad_norm(params)
         if not torch.isfinite(norm):
             opt.zero_grad(set_to_none=True)
@@ -182,7 +218,7 @@ class AdversarialTrainer:
         return True, float(norm)
 
     def _draw(self, batches: Iterator[Batch]) -> Batch:
-        self.batches_drawn += 1
+        self.batches_drawn += self.world_size
         return next(batches)
 
     def _to(self, batch: Batch) -> Batch:
@@ -254,21 +290,22 @@ class AdversarialTrainer:
             real_seen = self._noisy(real) if unrolled or w["loss/fm"] else real  # only these read real
             if unrolled:
                 kw = self._growth_kwargs(self.critic_growth, self.step)
-                critic = self.critic if not kw else BoundKwargs(self.critic, kw)
+                raw = self.unwrap(self.critic)
+                critic = raw if not kw else BoundKwargs(raw, kw)
                 terms = {"loss/adv": unrolled_generator_loss(
                     critic, real_seen, fake, self._critic_loss, self.losses.generator,
                     steps=cfg.unrolled_steps, lr=cfg.unrolled_lr, second_order=cfg.unrolled_second_order)}
                 fake_feats: list[Tensor] = []
                 if w["loss/fm"]:
-                    _, fake_feats = self.critique(fake)
+                    _, fake_feats = self.critique(fake, self.unwrap(self.critic))
             elif self.uses_critic:
-                fake_score, fake_feats = self.critique(fake)
+                fake_score, fake_feats = self.critique(fake, self.unwrap(self.critic))
                 terms = {"loss/adv": self.losses.generator(self._top_k(fake_score.float()))} if w["loss/adv"] else {}
             else:
                 terms, fake_feats = {}, []
             if w["loss/fm"]:
                 with torch.no_grad():
-                    _, real_feats = self.critique(real_seen)
+                    _, real_feats = self.critique(real_seen, self.unwrap(self.critic))
                 terms["loss/fm"] = feature_matching_loss(real_feats, fake_feats, paired=cfg.fm_paired)
             if w["loss/div"]:
                 terms["loss/div"] = diversity_loss(clean_fake.float(), gen_input.float())
@@ -282,7 +319,7 @@ class AdversarialTrainer:
         if unrolled:
             self.critic.zero_grad(set_to_none=True)  # the unroll left second-order grads there
         if applied and self.ema is not None:
-            self.ema.update(self.generator)
+            self.ema.update(self.unwrap(self.generator))
         self.last_batch = (clean_fake.detach(), real)
         stats = {k: float(v.detach()) for k, v in terms.items()}
         stats.update({"grad/generator": norm, "guard/skipped": float(self.skipped)})
@@ -312,7 +349,7 @@ class AdversarialTrainer:
     # -- state --------------------------------------------------------------------------------
     def model_state(self) -> dict[str, dict[str, Tensor]]:
         """Weights only, by model name (for safetensors)."""
-        out = {"generator": self.generator.state_dict(), "critic": self.critic.state_dict()}
+        out = {"generator": self.unwrap(self.generator).state_dict(), "critic": self.unwrap(self.critic).state_dict()}
         if self.ema is not None:
             out["generator_ema"] = self.ema.state_dict()
         return out
@@ -331,8 +368,8 @@ class AdversarialTrainer:
         }
 
     def load_state(self, models: Mapping[str, Mapping[str, Tensor]], training: Mapping[str, Any]) -> None:
-        self.generator.load_state_dict(models["generator"], strict=True)
-        self.critic.load_state_dict(models["critic"], strict=True)
+        self.unwrap(self.generator).load_state_dict(models["generator"], strict=True)
+        self.unwrap(self.critic).load_state_dict(models["critic"], strict=True)
         if self.ema is not None:
             self.ema.load_state_dict(models["generator_ema"])
             self.ema.updates = int(training["ema_updates"])
@@ -346,4 +383,4 @@ class AdversarialTrainer:
 
     def eval_generator(self) -> nn.Module:
         """The generator to sample from: the EMA copy when there is one."""
-        return self.ema.module if self.ema is not None else self.generator
+        return self.ema.module if self.ema is not None else self.unwrap(self.generator)

@@ -168,22 +168,30 @@ class EnhancementDataset(Dataset):
         return as_t(degraded), as_t(clean)
 
 
-class RangeSampler(Sampler[int]):
-    """Indices ``start, start + 1, ...`` without end: the loader's position is just a number."""
+class ShardedBatches(Sampler[list[int]]):
+    """Batches of item indices without end: batch ``g`` holds items ``g*B ... g*B + B-1``, and the rank
+    ``r`` of ``world`` training processes takes batches ``start + r, start + r + world, ...``.
 
-    def __init__(self, start: int):
-        self.start = start
+    The data position is one global batch number: a run resumed with another number of processes goes
+    on from where all of them were together, and one process reads exactly the batches of the stream.
+    """
+
+    def __init__(self, start: int, batch_size: int, rank: int = 0, world: int = 1):
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} out of range for a world of {world}")
+        self.start, self.batch_size, self.rank, self.world = start, batch_size, rank, world
 
     def __iter__(self):
-        i = self.start
+        g = self.start + self.rank
         while True:
-            yield i
-            i += 1
+            yield list(range(g * self.batch_size, (g + 1) * self.batch_size))
+            g += self.world
 
 
-def make_loader(dataset: EnhancementDataset, start_batch: int) -> DataLoader:
-    """Batches from batch number ``start_batch`` on (exact resume: each batch is a pure function)."""
+def make_loader(dataset: EnhancementDataset, start_batch: int, rank: int = 0, world: int = 1) -> DataLoader:
+    """Batches from global batch number ``start_batch`` on, this rank's share of them (exact resume: each
+    batch is a pure function of its number)."""
     cfg = dataset.cfg
-    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=RangeSampler(start_batch * cfg.batch_size),
+    return DataLoader(dataset, batch_sampler=ShardedBatches(start_batch, cfg.batch_size, rank, world),
                       num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
                       prefetch_factor=2 if cfg.num_workers > 0 else None)
