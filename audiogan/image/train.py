@@ -17,7 +17,8 @@ import torch
 from ..checkpoint import atomic_write, atomic_write_text, load_weights, save_weights
 from ..config import dump_yaml, load_config, parse_config, to_dict
 from ..errors import ConfigError
-from ..gan import AdversarialConfig, AdversarialTrainer, OptimizerConfig, make_optimizer, make_scheduler
+from ..gan import (AdversarialConfig, AdversarialTrainer, DiagnosticsConfig, Monitor, OptimizerConfig, make_optimizer,
+                   make_scheduler)
 from .. import runs
 from ..resources import configs_dir
 from .data import ImageData, get_data
@@ -46,6 +47,7 @@ class ImageRecipe(pydantic.BaseModel):
     iterations: int = 2000  # training iterations (each: n_critic critic + n_gen generator steps)
     batch_size: int = 64
     log_every: int = 100
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)  # thresholds of the live detectors
 
 
 def check_recipe(recipe: ImageRecipe, source: str) -> ImageRecipe:
@@ -152,10 +154,12 @@ def train_image(data_name: str, recipe_name: str, seed: int, out: Path,
     np.random.seed(seed)
     trainer = build(recipe)
     batches = _batches(data, recipe, torch.Generator().manual_seed(seed))
+    monitor = Monitor(recipe.diagnostics, recipe.adversarial, run=out)
     log_lines = []
     start = time.perf_counter()
     for it in range(recipe.iterations):
         stats = trainer.train_iteration(batches)
+        monitor.after_iteration(trainer, stats)
         if (it + 1) % recipe.log_every == 0 or it + 1 == recipe.iterations:
             log_lines.append(json.dumps({"iteration": it + 1, **{k: round(v, 6) for k, v in stats.items()}}))
             atomic_write_text(out / "train.log", "\n".join(log_lines) + "\n")
@@ -165,7 +169,7 @@ def train_image(data_name: str, recipe_name: str, seed: int, out: Path,
     samples = generate(trainer.eval_generator(), n_samples or data.n_eval, recipe.model.z_dim, seed)
     metrics = {"data": data_name, "recipe": Path(recipe_name).stem, "seed": seed, "n_samples": len(samples),
                **scorer.score(samples), "wall_s": round(wall, 2), "threads": torch.get_num_threads(),
-               "iterations": recipe.iterations, "skipped_steps": trainer.skipped}
+               "iterations": recipe.iterations, "skipped_steps": trainer.skipped, "events": monitor.summary()}
     atomic_write(out / "samples.npy", lambda tmp: np.save(open(tmp, "wb"), samples))
     atomic_write_text(out / "train.log", "\n".join(log_lines) + "\n")
     export_generator(out / GENERATOR_DIR, trainer.eval_generator(), recipe.model)

@@ -16,7 +16,8 @@ import torch
 
 from ..checkpoint import atomic_write, atomic_write_text
 from ..config import dump_yaml
-from ..gan import AdversarialConfig, AdversarialTrainer, OptimizerConfig, make_optimizer, make_scheduler
+from ..gan import (AdversarialConfig, AdversarialTrainer, DiagnosticsConfig, Monitor, OptimizerConfig, make_optimizer,
+                   make_scheduler)
 from ..gan.constraints import apply_spectral_norm
 from .. import runs
 from ..resources import configs_dir
@@ -42,6 +43,7 @@ class ToyRecipe(pydantic.BaseModel):
     iterations: int = 5000  # training iterations (each: n_critic critic + n_gen generator steps)
     batch_size: int = 256
     log_every: int = 250
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)  # thresholds of the live detectors
 
 
 def recipe_names(directory: Path | None = None) -> list[str]:
@@ -120,11 +122,13 @@ def train_toy(data: str, recipe_name: str, seed: int, out: Path,
     np.random.seed(seed)
     trainer = build(recipe)
     batches = _batches(mixture, recipe, torch.Generator().manual_seed(seed))
+    monitor = Monitor(recipe.diagnostics, recipe.adversarial, run=out)
     log_lines = []
     start = time.perf_counter()
     with flush_denormals():
         for it in range(recipe.iterations):
             stats = trainer.train_iteration(batches)
+            monitor.after_iteration(trainer, stats)
             if (it + 1) % recipe.log_every == 0 or it + 1 == recipe.iterations:
                 log_lines.append(json.dumps({"iteration": it + 1, **{k: round(v, 6) for k, v in stats.items()}}))
                 if progress:
@@ -133,7 +137,7 @@ def train_toy(data: str, recipe_name: str, seed: int, out: Path,
     samples = generate(trainer, mixture, N_EVAL_SAMPLES, recipe.model.z_dim, seed)
     metrics = {"data": data, "recipe": Path(recipe_name).stem, "seed": seed, **score(samples, mixture),
                "wall_s": round(wall, 2), "threads": torch.get_num_threads(), "iterations": recipe.iterations,
-               "skipped_steps": trainer.skipped}
+               "skipped_steps": trainer.skipped, "events": monitor.summary()}
     atomic_write(out / "samples.npy", lambda tmp: np.save(open(tmp, "wb"), samples))
     atomic_write_text(out / "train.log", "\n".join(log_lines) + "\n")
     from .plots import plot_samples  # matplotlib only when writing figures
