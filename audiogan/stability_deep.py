@@ -1,0 +1,156 @@
+"""The very deep networks of the stability ablation, on the 2-D mixtures: a plain deep generator that can
+grow, and a residual deep critic with or without spectral norm.
+
+The 2-D benchmark's networks (``audiogan/toy/model.py``) are 4 layers deep; two failures need depth:
+
+- the *deep plateau*: ``DeepGenerator``, ``layers`` plain ``Linear + ReLU`` layers of one width with
+  PyTorch's default initialisation (each layer shrinks the signal about 2.4x), so at full depth the first
+  layers' gradient is a vanishing fraction of the last ones'. Built at full depth; ``depth``/``alpha`` at
+  call time run the first ``depth`` layers, the newest fading in from the identity (ProGAN's blend), so a
+  growth schedule trains them incrementally with parameter names that never change;
+- *weight and score divergence*: ``DeepCritic``, ``blocks`` residual ``LeakyReLU + Linear`` branches
+  scaled by ``1 / sqrt(blocks)`` (a unit-scale start at any depth), He-initialised, normalised by name
+  (``none`` or ``spectral``).
+
+:func:`train_deep` trains a :class:`DeepRecipe` exactly as ``audiogan toy train`` trains a recipe and writes
+the same files (samples, metrics with the diagnostics' events, plot, config, log, diagnostics).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import atomic_write, atomic_write_text
+from .config import dump_yaml, load_config
+from .errors import ConfigError
+from .gan import AdversarialTrainer, GrowthSchedule, Monitor, linear, make_optimizer, make_scheduler
+from .toy.mixtures import N_EVAL_SAMPLES, get_mixture, score
+from .toy.model import MLPCritic, MLPGenerator
+from .toy.train import ToyRecipe, _batches, flush_denormals, generate
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class DeepModelConfig:
+    __pydantic_config__ = {"extra": "forbid"}
+
+    generator_layers: int = 0  # > 0: a plain generator of this many hidden layers replaces the toy MLP
+    generator_width: int = 64
+    critic_blocks: int = 0  # > 0: a residual critic of this many blocks replaces the toy MLP critic
+    critic_width: int = 64
+    critic_norm: str = "none"  # none | spectral
+
+    def __post_init__(self) -> None:
+        if min(self.generator_layers, self.critic_blocks) < 0 or min(self.generator_width, self.critic_width) < 1:
+            raise ValueError("generator_layers and critic_blocks must be >= 0, widths >= 1")
+        if self.critic_norm not in ("none", "spectral"):
+            raise ValueError(f"critic_norm must be none or spectral, got {self.critic_norm!r}")
+
+
+class DeepRecipe(ToyRecipe):
+    """A 2-D recipe whose generator or critic is one of the deep networks here."""
+
+    deep: DeepModelConfig = field(default_factory=DeepModelConfig)
+    generator_growth: GrowthSchedule | None = None  # in layers of the deep generator
+
+
+class DeepGenerator(nn.Module):
+    """``z (B, z_dim) -> x (B, 2)`` through ``layers`` plain hidden layers (default initialisation)."""
+
+    def __init__(self, z_dim: int, width: int, layers: int):
+        super().__init__()
+        self.inp = nn.Sequential(nn.Linear(z_dim, width), nn.ReLU())
+        self.layers = nn.ModuleList([nn.Sequential(nn.Linear(width, width), nn.ReLU()) for _ in range(layers)])
+        self.head = nn.Linear(width, 2)
+
+    def forward(self, z: Tensor, depth: int | None = None, alpha: float = 1.0, fade_blocks: int = 1) -> Tensor:
+        h = self.inp(z)
+        depth = len(self.layers) if depth is None else depth
+        for i in range(depth):
+            new = self.layers[i](h)
+            fading = i >= depth - fade_blocks and alpha < 1.0
+            h = h + alpha * (new - h) if fading else new  # a fading layer blends from the identity
+        return self.head(h)
+
+
+class DeepCritic(nn.Module):
+    """``x (B, 2) -> (score (B,), [block outputs])``: ``h = stem(x)``, ``h += branch_l(h) / sqrt(blocks)``."""
+
+    def __init__(self, width: int, blocks: int, norm: str):
+        super().__init__()
+        self.scale = 1.0 / math.sqrt(blocks)
+        self.stem = linear(2, width, norm=norm)
+        self.blocks = nn.ModuleList([nn.Sequential(nn.LeakyReLU(0.2), linear(width, width, norm=norm))
+                                     for _ in range(blocks)])
+        self.head = nn.Sequential(nn.LeakyReLU(0.2), linear(width, 1, norm=norm))
+        for layer in self.modules():  # He init for LeakyReLU; under spectral norm the stored weight
+            if isinstance(layer, nn.Linear):  # (``original``) is what gets initialised
+                nn.init.kaiming_normal_(layer.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        h, features = self.stem(x), []
+        for block in self.blocks:
+            h = h + self.scale * block(h)
+            features.append(h)
+        return self.head(h).squeeze(1), features
+
+
+def build(recipe: DeepRecipe) -> AdversarialTrainer:
+    deep, model = recipe.deep, recipe.model
+    generator = (DeepGenerator(model.z_dim, deep.generator_width, deep.generator_layers) if deep.generator_layers
+                 else MLPGenerator(model))
+    critic = DeepCritic(deep.critic_width, deep.critic_blocks, deep.critic_norm) if deep.critic_blocks else MLPCritic(model)
+    g_opt = make_optimizer(generator.parameters(), recipe.generator_opt)
+    c_opt = make_optimizer(critic.parameters(), recipe.critic_opt)
+    schedulers = {"generator": make_scheduler(g_opt, recipe.generator_opt),
+                  "critic": make_scheduler(c_opt, recipe.critic_opt)}
+    return AdversarialTrainer(generator, critic, g_opt, c_opt, recipe.adversarial, schedulers=schedulers,
+                              generator_growth=recipe.generator_growth)
+
+
+def train_deep(data: str, recipe_path: str | Path, seed: int, out: Path) -> dict:
+    """Train the :class:`DeepRecipe` at ``recipe_path`` on ``data`` with ``seed``; write what ``audiogan toy
+    train`` writes into ``out``; return the metrics. Samples come from the full-depth generator."""
+    mixture = get_mixture(data)
+    recipe = load_config(recipe_path, DeepRecipe)
+    growth = recipe.generator_growth
+    if growth is not None and (growth.max_depth != recipe.deep.generator_layers or growth.total_steps > recipe.iterations):
+        raise ConfigError(f"{recipe_path}: generator_growth must end at deep.generator_layers within the iterations")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", dump_yaml(recipe))
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    trainer = build(recipe)
+    batches = _batches(mixture, recipe, torch.Generator().manual_seed(seed))
+    monitor = Monitor(recipe.diagnostics, recipe.adversarial, run=out)
+    log_lines = []
+    start = time.perf_counter()
+    with flush_denormals():
+        for it in range(recipe.iterations):
+            stats = trainer.train_iteration(batches)
+            monitor.after_iteration(trainer, stats)
+            if (it + 1) % recipe.log_every == 0 or it + 1 == recipe.iterations:
+                log_lines.append(json.dumps({"iteration": it + 1, **{k: round(v, 6) for k, v in stats.items()}}))
+    wall = time.perf_counter() - start
+    samples = generate(trainer, mixture, N_EVAL_SAMPLES, recipe.model.z_dim, seed)
+    metrics = {"data": data, "recipe": Path(recipe_path).stem, "seed": seed, **score(samples, mixture),
+               "wall_s": round(wall, 2), "threads": torch.get_num_threads(), "iterations": recipe.iterations,
+               "skipped_steps": trainer.skipped, "events": monitor.summary()}
+    atomic_write(out / "samples.npy", lambda tmp: np.save(open(tmp, "wb"), samples))
+    atomic_write_text(out / "train.log", "\n".join(log_lines) + "\n")
+    from .toy.plots import plot_samples
+
+    plot_samples(out / "samples.png", samples, mixture, title=f"{metrics['recipe']} on {data}, seed {seed}")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    return metrics
