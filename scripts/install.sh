@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtual environment and install audiogan with its test extra.
 #
-#   scripts/install.sh [VENV_DIR] [EXTRAS]      default: .venv and "test,eval,peer,image"
+#   scripts/install.sh [VENV_DIR] [EXTRAS]      default: .venv and "test,eval,peer,image,demo,ray"
+#
+# demo (gradio) is a default extra because the test run includes the demo's tests, its browser test among
+# them, and CI installs through this script: with the extra left out they would skip there unseen. The same
+# holds for ray (tests/test_ray.py runs a local Ray instance).
 #
 # torch comes first, so that pip never resolves the project's torch range to a multi-GB CUDA
 # build by accident on a CPU machine:
@@ -11,7 +15,7 @@
 #   4. else the default (CUDA) build from PyPI.
 set -euo pipefail
 venv="${1:-.venv}"
-extras="${2:-test,eval,peer,image}"
+extras="${2:-test,eval,peer,image,demo,ray}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 wheels="${AUDIOGAN_WHEELS:-/opt/wheels}"
 

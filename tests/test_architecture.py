@@ -1,7 +1,8 @@
 """The package's shape: imports point downward only, and no module grows past 400 lines.
 
 - the core (``audiogan/gan/``) imports torch and the standard library only, nothing else of the project;
-- applications (``audio``, ``toy``, later ``image``) never import each other, nor the CLI;
+- applications (``audio``, ``toy``, later ``image``) never import each other, nor the front-ends (the CLI and
+  the demo page, which combine them);
 - no import cycle anywhere in the package (imports inside functions included);
 - no Python file over 400 lines.
 """
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "audiogan"
+FRONT_ENDS = ("cli", "demo")  # they import the applications; no application imports them
 APPS = sorted(p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()
-              and p.name not in ("gan", "cli", "__pycache__"))
+              and p.name not in ("gan", "__pycache__") + FRONT_ENDS)
 MODULES = sorted(PKG.rglob("*.py"))
 
 
@@ -72,7 +74,8 @@ def test_applications_do_not_import_each_other_or_the_cli(app):
             for other in APPS:
                 if other != app:
                     assert not name.startswith(f"audiogan.{other}"), f"{path} imports {name}"
-            assert not name.startswith("audiogan.cli"), f"{path} imports the CLI"
+            for front in FRONT_ENDS:
+                assert not name.startswith(f"audiogan.{front}"), f"{path} imports the front-end {front}"
 
 
 def test_no_import_cycle():

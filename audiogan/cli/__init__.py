@@ -12,7 +12,7 @@ import sys
 import typer
 
 from .. import __version__
-from . import audio, diagnose
+from . import audio, demo, diagnose
 from .common import OneLineErrors, install_handlers, out, set_debug
 from .corpus import corpus_app
 from .image import image_app
@@ -48,6 +48,7 @@ def version() -> None:
 
 audio.register(app)
 diagnose.register(app)
+app.command("demo")(demo.demo)
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(toy_app, name="toy")
 app.add_typer(image_app, name="image")

@@ -106,10 +106,15 @@ def generate(trainer: AdversarialTrainer, mixture: Mixture, n: int, z_dim: int, 
 
 
 def train_toy(data: str, recipe_name: str, seed: int, out: Path,
-              progress: Callable[[int, int], None] | None = None, iterations: int | None = None) -> dict:
+              progress: Callable[[int, int], None] | None = None, iterations: int | None = None,
+              snapshot: Callable[[int, int, np.ndarray], None] | None = None) -> dict:
     """Train ``recipe_name`` on ``data`` with ``seed``; write results into ``out``; return the metrics.
 
     ``iterations`` overrides the recipe's count (smoke tests); the written config shows the override.
+    ``snapshot(iteration, total, samples)``, at every log point (``log_every``), gets the evaluation
+    generator's samples ``(N_EVAL_SAMPLES, 2)`` at that iteration (:func:`generate`: fixed noise, so the
+    frames of a run are comparable; no global random state is drawn, so the run is the same with or
+    without it): what ``audiogan demo`` draws as the run trains. An exception it raises stops the run.
     """
     mixture = get_mixture(data)
     recipe = load_recipe(recipe_name)
@@ -133,6 +138,9 @@ def train_toy(data: str, recipe_name: str, seed: int, out: Path,
                 log_lines.append(json.dumps({"iteration": it + 1, **{k: round(v, 6) for k, v in stats.items()}}))
                 if progress:
                     progress(it + 1, recipe.iterations)
+                if snapshot:
+                    snapshot(it + 1, recipe.iterations, generate(trainer, mixture, N_EVAL_SAMPLES, recipe.model.z_dim,
+                                                                 seed))
     wall = time.perf_counter() - start
     samples = generate(trainer, mixture, N_EVAL_SAMPLES, recipe.model.z_dim, seed)
     metrics = {"data": data, "recipe": Path(recipe_name).stem, "seed": seed, **score(samples, mixture),
