@@ -294,6 +294,8 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
         raise ConfigError(f"stop_after must be >= 1, got {stop_after}")
     dev = resolve_device(device)  # a bad --device is refused before the run folder is touched
     world, dev = init_from_env(dev)  # under torchrun: join the process group (one GPU per process)
+    if not world.is_main:
+        progress = None  # one progress bar: rank 0's
     if world.distributed and cfg.metric is not None:
         raise ConfigError("metric: the metric critic is not trained under torchrun yet (its PESQ pool is per "
                           "process); drop the metric block or train in one process")

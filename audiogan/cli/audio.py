@@ -64,6 +64,8 @@ def train(
             if where.get("step", cfg.steps) < cfg.steps:
                 err.print(f"stopped at {where['step']}/{cfg.steps}: continue with --resume", highlight=False)
             raise
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun rank 0 speaks for the run
     step = where.get("step", 0)
     if stats:
         out.print(f"run {out_dir}: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()
