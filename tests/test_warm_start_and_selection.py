@@ -98,3 +98,19 @@ def test_loss_curves_plot_names_logged_in_some_rows_only(tmp_path, monkeypatch):
     assert set(panels) == {"loss/recon", "valid/pesq"}
     assert list(panels["valid/pesq"].lines[0].get_xdata()) == [4, 8]
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_card_says_when_the_early_sessions_were_not_timed(tmp_path):
+    """A run that began before wall time was checkpointed: the card gives the timed share and says so."""
+    from audiogan.audio.export import _seen
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": 25, "data/hours_seen": 0.5}, {"step": 50, "data/hours_seen": 1.0, "time/wall_h": 0.25},
+            {"step": 75, "data/hours_seen": 1.5, "time/wall_h": 0.5}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = AudioTrainConfig()
+    assert "1.5 hours of audio (the generator's batches) in 75 iterations, 0.5 hours of wall time (timed from " \
+           "step 50 on: the sessions before were not)." in _seen(run, 75, cfg, best=False)
+    (run / "metrics.jsonl").write_text("".join(json.dumps({**r, "time/wall_h": 0.1}) + "\n" for r in rows))
+    assert _seen(run, 75, cfg, best=False).endswith("0.1 hours of wall time.")

@@ -141,8 +141,14 @@ def _seen(run: Path, step: int, train_cfg: AudioTrainConfig, best: bool) -> str:
     text = ""
     if logged:
         r = logged[-1]
+        timed = [row["step"] for row in rows if "time/wall_h" in row]
+        # A run begun before wall time was checkpointed counts it only from the session that began saving it.
+        since = (f" (timed from step {timed[0]} on: the sessions before were not)"
+                 if timed and timed[0] > logged[0]["step"] else "")
+        wall = (f"{r['time/wall_h']:.1f} hours of wall time{since}" if "time/wall_h" in r
+                else "wall time not recorded")
         text = (f"- Seen: {r['data/hours_seen']:.1f} hours of audio (the generator's batches) in {step} iterations, "
-                f"{r.get('time/wall_h', float('nan')):.1f} hours of wall time.")
+                f"{wall}.")
     if best and (run / f"{BEST}.json").exists():
         b = json.loads((run / f"{BEST}.json").read_text())
         score = (f"validation PESQ {b['valid/pesq']:.3f} (its input {b.get('valid/pesq_input', float('nan')):.3f})"
