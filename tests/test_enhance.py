@@ -190,3 +190,21 @@ def test_streamed_file_matches_whole_array(tmp_path, request, fixture, speech):
     whole = enh(sf.read(tmp_path / "long.wav", dtype="float32")[0], sr)
     assert streamed.shape == whole.shape
     assert np.abs(streamed - whole).max() < 1e-3
+
+
+def test_precision_is_checked_before_anything_runs(tmp_path, model_dir):
+    """bf16 runs on CUDA only (see the enhancer's module docstring); anything else is refused in one line."""
+    with pytest.raises(ConfigError, match="CUDA device only"):
+        Enhancer.from_pretrained(model_dir, precision="bf16")
+    with pytest.raises(ConfigError, match="must be one of fp32, bf16"):
+        Enhancer.from_pretrained(model_dir, precision="fp16")
+    assert Enhancer.from_pretrained(model_dir, precision="fp32").precision == "fp32"
+    sf.write(tmp_path / "in.wav", np.zeros(800, np.float32) + 0.01, SR)
+    (tmp_path / "dir").mkdir()
+    for args, needle in ((["--device", "cpu", "--precision", "bf16"], "CUDA device only"),
+                         (["--precision", "half"], "must be one of"),
+                         (["--engine", "ray", "--precision", "bf16"], "Ray actors run fp32 only")):
+        source = tmp_path / ("dir" if "ray" in args else "in.wav")
+        res = _cli("enhance", source, "-o", tmp_path / "o.wav", "--model", model_dir, *args)
+        assert res.exit_code == 2 and needle in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert not (tmp_path / "o.wav").exists()

@@ -104,6 +104,8 @@ def enhance(
     model: Optional[Path] = typer.Option(None, help="model folder or shipped model name (default: the default model)"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(4, min=1, help="chunks per forward pass (raise it on a GPU)"),
+    precision: str = typer.Option("fp32", help="fp32 | bf16 (autocast; a CUDA GPU of compute capability 8.0 on: "
+                                  "A100, H100)"),
     workers: int = typer.Option(1, min=1, help="files processed at once (folders)"),
     threads: int = typer.Option(0, min=0, help="CPU threads for the model; 0: 1 for less than 10 s of audio, "
                                 "else the idle cores"),
@@ -137,10 +139,12 @@ def enhance(
         if engine == "ray":
             if not source.is_dir():
                 raise ConfigError("--engine ray enhances a folder: give a folder as input")
+            if precision != "fp32":
+                raise ConfigError("--precision: the Ray actors run fp32 only; use --engine local for bf16")
             from ..audio.enhance.ray_engine import import_ray
 
             import_ray()
-        enhancer = Enhancer.from_pretrained(model, device=resolve_device(device))
+        enhancer = Enhancer.from_pretrained(model, device=resolve_device(device), precision=precision)
         files = list_audio([str(source)]) if source.is_dir() else [source]
         torch.set_num_threads(choose_threads(threads, audio_seconds(files), workers if source.is_dir() else 1))
         if source.is_dir():

@@ -24,12 +24,28 @@ Two things the model never saw in training are dealt with per channel before it 
   0 dB re 0.9, plus the degradations) is brought into it: the audio band is scaled so that its peak lies
   in that range, and the output is scaled back, so the output's level follows the input's (float input
   at peak 4 or 1e6 included). An input in range is not scaled.
+
+Precision (``precision=``): ``fp32``, the default, runs the generator in float32 (on CUDA, cuDNN may
+run float32 convolutions in TF32, PyTorch's default: ``torch.backends.cudnn.allow_tf32``). ``bf16`` runs
+it under CUDA autocast: convolutions in bfloat16 with float32 accumulation, while the STFT and inverse
+STFT stay float32 (every generator casts its input to float32, and autocast leaves FFTs alone). bf16 is
+refused with one line anywhere but on a CUDA device with native bf16 (compute capability 8.0 on: A100,
+H100, H200): CPU autocast exists, but a CPU without bf16 matrix units runs it slower than fp32, and the
+trainer uses bf16 on CUDA only as well (``AdversarialConfig.bf16_autocast``).
+
+On CUDA, each batch of windows is stacked straight into page-locked (pinned) host memory, copied to the
+device without blocking, and its output copied back into pinned memory the same way; one batch stays in
+flight, so the host stacks the next batch while the device computes this one, and a batch's output is
+read only once its CUDA event has completed. On CPU the same generator calls run on the same windows, so
+the results are exactly those of a plain loop.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections import deque
+from contextlib import nullcontext
 from dataclasses import field
 from pathlib import Path
 
@@ -52,6 +68,9 @@ DRIFT_CUTOFF_HZ = 14.0  # centre of the filter's transition band (28 Hz wide for
 LEVEL_RANGE = (0.1, 1.0)  # peaks the model runs at: inputs outside are scaled into it and back
 SILENCE_PEAK = 1e-4  # quieter than this (-80 dBFS) is silence: never scaled up
 DRIFT_WARNING = 0.1  # a removed drift above this fraction of the audio's peak is reported
+PRECISIONS = ("fp32", "bf16")
+BF16_CAPABILITY = (8, 0)  # CUDA compute capability with native bf16 tensor cores (Ampere on)
+_Pending = tuple[torch.Tensor, "torch.cuda.Event | None"]  # a batch's output on the host, and its copy's event
 
 
 class EnhancerConfig(pydantic.BaseModel):
@@ -109,12 +128,30 @@ def level_gain(peak: float) -> float:
     return float(np.clip(peak, *LEVEL_RANGE) / peak)
 
 
-class Enhancer:
-    """A generator ready to enhance audio: ``enhancer(x, sr) -> y`` with ``y`` shaped like ``x``."""
+def check_precision(precision: str, device: torch.device) -> str:
+    """``precision`` when ``device`` runs it (see the module docstring); else :class:`ConfigError`, one line."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "bf16":
+        if device.type != "cuda":
+            raise ConfigError(f"precision bf16 runs on a CUDA device only, not on {device.type}; use fp32")
+        if torch.cuda.get_device_capability(device) < BF16_CAPABILITY:
+            raise ConfigError(f"precision bf16 needs a GPU of compute capability 8.0 or newer; "
+                              f"{torch.cuda.get_device_name(device)} has no native bf16: use fp32")
+    return precision
 
-    def __init__(self, generator: torch.nn.Module, config: EnhancerConfig, device: str | torch.device = "cpu"):
+
+class Enhancer:
+    """A generator ready to enhance audio: ``enhancer(x, sr) -> y`` with ``y`` shaped like ``x``.
+
+    ``precision``: ``fp32`` (default) or ``bf16`` (CUDA autocast; see the module docstring).
+    """
+
+    def __init__(self, generator: torch.nn.Module, config: EnhancerConfig, device: str | torch.device = "cpu",
+                 precision: str = "fp32"):
         self.config = config
         self.device = torch.device(device)
+        self.precision = check_precision(precision, self.device)
         self.generator = generator.to(self.device).eval()
         hop = config.generator.hop
         rf = config.generator.receptive_field()
@@ -122,11 +159,13 @@ class Enhancer:
         self.chunk = max(hop, int(config.chunk_seconds * config.sample_rate) // hop * hop)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu") -> "Enhancer":
+    def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
+                        precision: str = "fp32") -> "Enhancer":
         """Load a model folder, or a model shipped in ``models/`` by name (default: the default model).
 
         Never unpickles anything: the config is YAML, the weights safetensors, loaded strictly.
         """
+        check_precision(precision, torch.device(device))  # before the weights are read
         folder = Path(path) if path is not None else models_dir() / DEFAULT_MODEL
         if not folder.exists() and (models_dir() / str(path)).is_dir():
             folder = models_dir() / str(path)
@@ -142,7 +181,7 @@ class Enhancer:
             generator.load_state_dict(state, strict=True)
         except Exception as err:  # corrupt file, or weights of another architecture
             raise ConfigError(f"{weights}: cannot load weights ({str(err).splitlines()[0][:160]})") from None
-        return cls(generator, config, device)
+        return cls(generator, config, device, precision)
 
     @property
     def sample_rate(self) -> int:
@@ -164,13 +203,41 @@ class Enhancer:
         tail = len(full) * self.chunk
         if tail < n:
             groups.append(([tail], -(-(n - tail) // hop) * hop))
+        in_flight: deque = deque()  # on CUDA one batch computes while the next is stacked
         for starts, size in groups:
-            windows = np.stack([padded[s:s + size + 2 * c] for s in starts])
-            y = self.generator(torch.from_numpy(windows).unsqueeze(1).to(self.device))
-            y = y[:, 0, c:c + size].float().cpu().numpy()
-            for s, seg in zip(starts, y):
-                out[s:s + size] = seg[: min(size, n - s)]
+            in_flight.append((starts, size, self._forward(padded, starts, size)))
+            if len(in_flight) > 1 or self.device.type != "cuda":
+                self._store(out, *in_flight.popleft())
+        while in_flight:
+            self._store(out, *in_flight.popleft())
         return out
+
+    def _forward(self, padded: np.ndarray, starts: list[int], size: int) -> _Pending:
+        """Start the generator on the windows at ``starts`` (``size + 2 * context`` samples each); returns the
+        centres ``(len(starts), size)`` on the host and, on CUDA, the event after which they can be read."""
+        c, cuda = self.context, self.device.type == "cuda"
+        batch = torch.empty((len(starts), 1, size + 2 * c), pin_memory=cuda)
+        np.stack([padded[s:s + size + 2 * c] for s in starts], out=batch[:, 0].numpy())
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.precision == "bf16" else nullcontext()
+        with autocast:
+            y = self.generator(batch.to(self.device, non_blocking=True))
+        y = y[:, 0, c:c + size].float()
+        if not cuda:
+            return y.cpu(), None
+        host = torch.empty(y.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(y, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        return host, done
+
+    @staticmethod
+    def _store(out: np.ndarray, starts: list[int], size: int, result: _Pending) -> None:
+        """Write a batch's centres into ``out`` (waiting for its copy to the host on CUDA)."""
+        y, done = result
+        if done is not None:
+            done.synchronize()
+        for s, seg in zip(starts, y.numpy()):
+            out[s:s + size] = seg[: min(size, len(out) - s)]
 
     def __call__(self, x: np.ndarray, sr: int, batch_size: int = 4, peak: np.ndarray | None = None) -> np.ndarray:
         """Enhance ``x`` of shape ``(T,)`` or ``(T, channels)`` at rate ``sr``; returns the same shape.

@@ -60,6 +60,9 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
     it. Each segment is read with ``pad_seconds`` of context on both sides (more than the drift filter,
     the resamplers' filters and the generator's receptive field need) and only its centre is written, so
     the result matches processing the whole file at once while memory stays bounded by the segment size.
+    On CUDA a segment is made at least ``batch_size`` chunks long, so that each forward gets a full batch
+    (a 30 s segment holds 4 chunks of the shipped model: a larger batch would never fill); on CPU larger
+    batches gain nothing, and the segments keep their size.
     The output goes to a temporary file renamed at the end: a failure never leaves a partial file or
     destroys an existing one. An output path equal to the input is refused.
 
@@ -79,6 +82,8 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
     if not output.parent.is_dir():
         raise AudioError(f"{output.parent}: output folder does not exist")
     sr = info.sample_rate
+    if enhancer.device.type == "cuda":
+        segment_seconds = max(segment_seconds, batch_size * enhancer.config.chunk_seconds)
     # Segment starts must land on the generator's frame grid at the model's rate, or each segment
     # would be analysed on a shifted grid: a start ``lo`` maps to ``lo * msr / sr`` model samples, which
     # must be a multiple of the hop, so ``lo`` steps in units of ``hop * sr / gcd(hop * sr, msr)``.
