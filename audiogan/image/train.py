@@ -94,13 +94,15 @@ def _batches(data: ImageData, recipe: ImageRecipe, gen: torch.Generator) -> Iter
         yield z, data.sample(recipe.batch_size, gen)
 
 
-def build(recipe: ImageRecipe) -> AdversarialTrainer:
-    generator, critic = DCGANGenerator(recipe.model), DCGANCritic(recipe.model)
+def build(recipe: ImageRecipe, device: str | torch.device = "cpu") -> AdversarialTrainer:
+    """The recipe's networks on ``device`` (moved before their optimizers are made: Adam is fused there)."""
+    generator, critic = DCGANGenerator(recipe.model).to(device), DCGANCritic(recipe.model).to(device)
     g_opt = make_optimizer(generator.parameters(), recipe.generator_opt)
     c_opt = make_optimizer(critic.parameters(), recipe.critic_opt)
     schedulers = {"generator": make_scheduler(g_opt, recipe.generator_opt),
                   "critic": make_scheduler(c_opt, recipe.critic_opt)}
-    return AdversarialTrainer(generator, critic, g_opt, c_opt, recipe.adversarial, schedulers=schedulers)
+    return AdversarialTrainer(generator, critic, g_opt, c_opt, recipe.adversarial, schedulers=schedulers,
+                              device=device)
 
 
 @torch.no_grad()
@@ -109,12 +111,15 @@ def generate(generator: torch.nn.Module, n: int, z_dim: int, seed: int) -> np.nd
 
     Batch norm normalises with each chunk's own statistics (train mode, on a copy: the model and its
     running statistics are untouched), as in training; running statistics lag the weights and, for an EMA
-    generator, belong to the live weights rather than the averaged ones (see the 2-D benchmark).
+    generator, belong to the live weights rather than the averaged ones (see the 2-D benchmark). The noise
+    is drawn on the CPU wherever the generator is, so a seed gives the same noise on every device.
     """
     model = copy.deepcopy(generator).train()
+    device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed + 10_000)
-    chunks = [model(torch.randn(min(SAMPLE_CHUNK, n - i), z_dim, generator=gen)) for i in range(0, n, SAMPLE_CHUNK)]
-    return torch.cat(chunks).clamp_(-1.0, 1.0).numpy().astype(np.float32)
+    chunks = [model(torch.randn(min(SAMPLE_CHUNK, n - i), z_dim, generator=gen).to(device))
+              for i in range(0, n, SAMPLE_CHUNK)]
+    return torch.cat(chunks).clamp_(-1.0, 1.0).cpu().numpy().astype(np.float32)
 
 
 def export_generator(folder: Path, generator: torch.nn.Module, model: ImageModelConfig) -> None:
@@ -137,12 +142,14 @@ def load_generator(folder: Path) -> tuple[DCGANGenerator, ImageModelConfig]:
 
 def train_image(data_name: str, recipe_name: str, seed: int, out: Path,
                 progress: Callable[[int, int], None] | None = None, overrides: dict[str, Any] | None = None,
-                n_samples: int | None = None, scorer: DigitScorer | None = None) -> dict:
+                n_samples: int | None = None, scorer: DigitScorer | None = None,
+                device: str | torch.device = "cpu") -> dict:
     """Train ``recipe_name`` on ``data_name`` with ``seed``; write results into ``out``; return the metrics.
 
     ``overrides`` changes recipe keys (smoke tests: iterations, widths); the written config shows them.
     ``n_samples`` overrides the number scored (10,000 digits, 26,000 stacked); ``scorer`` defaults to the
-    cached classifier (trained on first use).
+    cached classifier (trained on first use). ``device``: where the networks train (batches are drawn on the
+    CPU and moved there; bf16 autocast on CUDA, see :class:`~audiogan.gan.AdversarialConfig`).
     """
     data = get_data(data_name)
     recipe = resolve(load_recipe(recipe_name), data, overrides)
@@ -152,7 +159,7 @@ def train_image(data_name: str, recipe_name: str, seed: int, out: Path,
     atomic_write_text(out / "config.yaml", dump_yaml(recipe))
     torch.manual_seed(seed)
     np.random.seed(seed)
-    trainer = build(recipe)
+    trainer = build(recipe, device)
     batches = _batches(data, recipe, torch.Generator().manual_seed(seed))
     monitor = Monitor(recipe.diagnostics, recipe.adversarial, run=out)
     log_lines = []

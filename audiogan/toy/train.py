@@ -61,15 +61,18 @@ def _batches(mixture: Mixture, recipe: ToyRecipe, gen: torch.Generator) -> Itera
         yield z, mixture.sample(recipe.batch_size, gen) / mixture.scale
 
 
-def build(recipe: ToyRecipe) -> AdversarialTrainer:
+def build(recipe: ToyRecipe, device: str | torch.device = "cpu") -> AdversarialTrainer:
+    """The recipe's networks on ``device`` (moved before their optimizers are made: Adam is fused there)."""
     generator, critic = MLPGenerator(recipe.model), MLPCritic(recipe.model)
     if recipe.model.critic_norm == "spectral":
         apply_spectral_norm(critic)  # also covers the minibatch layer's neighbours
+    generator, critic = generator.to(device), critic.to(device)
     g_opt = make_optimizer(generator.parameters(), recipe.generator_opt)
     c_opt = make_optimizer(critic.parameters(), recipe.critic_opt)
     schedulers = {"generator": make_scheduler(g_opt, recipe.generator_opt),
                   "critic": make_scheduler(c_opt, recipe.critic_opt)}
-    return AdversarialTrainer(generator, critic, g_opt, c_opt, recipe.adversarial, schedulers=schedulers)
+    return AdversarialTrainer(generator, critic, g_opt, c_opt, recipe.adversarial, schedulers=schedulers,
+                              device=device)
 
 
 @contextmanager
@@ -98,16 +101,18 @@ def generate(trainer: AdversarialTrainer, mixture: Mixture, n: int, z_dim: int, 
     over past steps) and, for an EMA generator, belong to the live weights rather than the averaged
     ones; either shift the clusters off the modes at the precision this benchmark scores. The noise is
     i.i.d., so with ``n = 2500`` the batch statistics are the population ones to within sampling error.
-    The same rule applies to every recipe; a generator without batch norm is unaffected.
+    The same rule applies to every recipe; a generator without batch norm is unaffected. The noise is drawn
+    on the CPU wherever the generator is, so a seed gives the same noise on every device.
     """
     model = copy.deepcopy(trainer.eval_generator()).train()
-    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed + 10_000))
-    return (model(z) * mixture.scale).numpy().astype(np.float32)
+    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed + 10_000)).to(trainer.device)
+    return (model(z) * mixture.scale).cpu().numpy().astype(np.float32)
 
 
 def train_toy(data: str, recipe_name: str, seed: int, out: Path,
               progress: Callable[[int, int], None] | None = None, iterations: int | None = None,
-              snapshot: Callable[[int, int, np.ndarray], None] | None = None) -> dict:
+              snapshot: Callable[[int, int, np.ndarray], None] | None = None,
+              device: str | torch.device = "cpu") -> dict:
     """Train ``recipe_name`` on ``data`` with ``seed``; write results into ``out``; return the metrics.
 
     ``iterations`` overrides the recipe's count (smoke tests); the written config shows the override.
@@ -115,6 +120,8 @@ def train_toy(data: str, recipe_name: str, seed: int, out: Path,
     generator's samples ``(N_EVAL_SAMPLES, 2)`` at that iteration (:func:`generate`: fixed noise, so the
     frames of a run are comparable; no global random state is drawn, so the run is the same with or
     without it): what ``audiogan demo`` draws as the run trains. An exception it raises stops the run.
+    ``device``: where the networks train (batches are drawn on the CPU and moved there; bf16 autocast on
+    CUDA, see :class:`~audiogan.gan.AdversarialConfig`).
     """
     mixture = get_mixture(data)
     recipe = load_recipe(recipe_name)
@@ -125,7 +132,7 @@ def train_toy(data: str, recipe_name: str, seed: int, out: Path,
     atomic_write_text(out / "config.yaml", dump_yaml(recipe))
     torch.manual_seed(seed)
     np.random.seed(seed)
-    trainer = build(recipe)
+    trainer = build(recipe, device)
     batches = _batches(mixture, recipe, torch.Generator().manual_seed(seed))
     monitor = Monitor(recipe.diagnostics, recipe.adversarial, run=out)
     log_lines = []
