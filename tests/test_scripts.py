@@ -16,9 +16,31 @@ def _load(name: str):
     return module
 
 
-@pytest.mark.parametrize("name", ["bench_enhance", "compare_peer", "ablate_v2", "summarize_run"])
+@pytest.mark.parametrize("name", ["bench_enhance", "bench_gpu", "compare_peer", "ablate_v2", "summarize_run"])
 def test_scripts_import(name):
     assert _load(name).main
+
+
+def test_bench_gpu_quick_runs_on_cpu(tmp_path):
+    """The GPU benchmark's every table on CPU at tiny sizes: fp32 rows only (bf16 runs on CUDA only), FLOPs
+    counted by FlopCounterMode, figures finite; the JSON holds what was returned."""
+    import json
+
+    result = _load("bench_gpu").main(["--quick", "--device", "cpu", "--json", str(tmp_path / "bench.json")])
+    assert json.loads((tmp_path / "bench.json").read_text()) == json.loads(json.dumps(result))
+    (ref,) = result["reference"]
+    assert ref["precision"] == "fp32" and ref["flops"] == 2 * 128 * 128 * 3 * 16000  # a conv's multiply-adds, x2
+    rows = result["enhancement"]
+    assert {(r["model"], r["precision"], r["batch_size"]) for r in rows} == {
+        (m, "fp32", b) for m in ("audiogan-base", "v2 (random weights)") for b in (1, 2)}
+    for r in rows:
+        assert r["chunks"] == 4 and r["peak_gpu_mib"] is None
+        assert np.isfinite([r["model_x_realtime"], r["end_to_end_x_realtime"], r["flops_per_s"]]).all()
+        assert min(r["model_x_realtime"], r["end_to_end_x_realtime"], r["flops_per_s"]) > 0
+    assert len({r["flops"] for r in rows if r["model"] == "audiogan-base"}) == 1  # batching leaves FLOPs be
+    (train,) = result["training"]
+    assert train["precision"] == "fp32" and train["it_per_s"] > 0 and train["flops_per_iter"] > 1e9
+    assert "bf16" in result["skipped"]
 
 
 def test_ablation_variants_are_valid_configs():
