@@ -67,8 +67,11 @@ def test_exact_resume_matches_uninterrupted_run(tmp_path, mode):
 
 def test_resume_with_other_config_and_fresh_run_in_used_folder(tmp_path):
     train(tiny(), tmp_path / "r", stop_after=2)
-    with pytest.raises(ConfigError, match="seed: 3 -> 4"):  # steps is the one change a resume accepts
+    with pytest.raises(ConfigError, match="seed: 3 -> 4"):  # steps, threads, workers: the changes a resume takes
         train(tiny().model_copy(update={"seed": 4}), tmp_path / "r", resume=True)
+    more_cores = tiny().model_copy(update={"threads": 2, "steps": 3})
+    more_cores.data.num_workers = 1
+    assert train(more_cores, tmp_path / "r", resume=True)["guard/skipped"] == 0
     with pytest.raises(ConfigError, match="already holds a run"):
         train(tiny(), tmp_path / "r")
 

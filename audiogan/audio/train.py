@@ -142,7 +142,8 @@ def _prepare_run(cfg: AudioTrainConfig, run: Path, resume: bool) -> bool:
     Writes no config: :func:`train` writes ``config.yaml`` once the models and data are built, so a start
     that fails (a missing data folder) leaves no run behind. A folder whose run never saved a checkpoint
     is started again, with or without ``--resume``. Resuming accepts one config change, ``steps`` (a
-    finished run is extended by raising it); any other is refused with the difference.
+    finished run is extended by raising it), and the settings that do not change what is trained (threads,
+    data workers, the detectors' thresholds); any other is refused with the difference.
     """
     saved = run / "config.yaml"
     has_checkpoint = latest_checkpoint(run) is not None
@@ -152,9 +153,11 @@ def _prepare_run(cfg: AudioTrainConfig, run: Path, resume: bool) -> bool:
         if not has_checkpoint:
             log.warning(f"{run}: no checkpoint to resume from; the run starts again from step 0")
             return False
-        # The detectors' thresholds do not change training: a resumed run may change them too.
+        # The detectors' thresholds, the CPU threads and the data workers do not change what is trained: a
+        # resumed run may change them too (more cores for a run carried on elsewhere).
         check_resume_config(saved.read_text(), cfg, str(run),
-                            accept=("steps", *(f"diagnostics.{k}" for k in DiagnosticsConfig.keys())))
+                            accept=("steps", "threads", "data.num_workers",
+                                    *(f"diagnostics.{k}" for k in DiagnosticsConfig.keys())))
         return True
     if saved.exists() and has_checkpoint:
         raise ConfigError(f"{run}: already holds a run; pass --resume to continue it, or choose another --out")
