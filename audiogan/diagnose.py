@@ -88,7 +88,10 @@ def _panels(keys: list[str], trace, events, title: str, path: Path, log_keys: tu
 
 def _heatmap(ax, trace, net: str, events: list[Event]) -> None:
     prefix = f"grad/{net}/"
-    groups: dict[str, None] = {}
+    # Rows in the network's order: that of the sample with the most groups (a grown network lists them all),
+    # then any group seen only elsewhere.
+    widest = max(trace, key=lambda s: sum(k.startswith(prefix) for k in s))
+    groups = dict.fromkeys(k for k in widest if k.startswith(prefix))
     for s in trace:
         groups.update(dict.fromkeys(k for k in s if k.startswith(prefix)))
     if not groups:

@@ -4,10 +4,11 @@ grow, and a residual deep critic with or without spectral norm.
 The 2-D benchmark's networks (``audiogan/toy/model.py``) are 4 layers deep; two failures need depth:
 
 - the *deep plateau*: ``DeepGenerator``, ``layers`` plain ``Linear + ReLU`` layers of one width with
-  PyTorch's default initialisation (each layer shrinks the signal about 2.4x), so at full depth the first
-  layers' gradient is a vanishing fraction of the last ones'. Built at full depth; ``depth``/``alpha`` at
-  call time run the first ``depth`` layers, the newest fading in from the identity (ProGAN's blend), so a
-  growth schedule trains them incrementally with parameter names that never change;
+  LeCun-normal weights (variance ``1 / fan_in``, without He's factor 2 for the ReLU, so every layer halves
+  the signal's power: ``2^-24`` in amplitude after 48 layers), so at full depth the first layers' gradient
+  is a vanishing fraction of the last ones'. Built at full depth; ``depth``/``alpha`` at call time run the
+  first ``depth`` layers, the newest fading in from the identity (ProGAN's blend), so a growth schedule
+  trains them incrementally with parameter names that never change;
 - *weight and score divergence*: ``DeepCritic``, ``blocks`` residual ``LeakyReLU + Linear`` branches
   scaled by ``1 / sqrt(blocks)`` (a unit-scale start at any depth), He-initialised, normalised by name
   (``none`` or ``spectral``).
@@ -64,13 +65,17 @@ class DeepRecipe(ToyRecipe):
 
 
 class DeepGenerator(nn.Module):
-    """``z (B, z_dim) -> x (B, 2)`` through ``layers`` plain hidden layers (default initialisation)."""
+    """``z (B, z_dim) -> x (B, 2)`` through ``layers`` plain hidden layers (LeCun-normal, zero biases)."""
 
     def __init__(self, z_dim: int, width: int, layers: int):
         super().__init__()
         self.inp = nn.Sequential(nn.Linear(z_dim, width), nn.ReLU())
         self.layers = nn.ModuleList([nn.Sequential(nn.Linear(width, width), nn.ReLU()) for _ in range(layers)])
         self.head = nn.Linear(width, 2)
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.normal_(layer.weight, std=layer.in_features ** -0.5)
+                nn.init.zeros_(layer.bias)
 
     def forward(self, z: Tensor, depth: int | None = None, alpha: float = 1.0, fade_blocks: int = 1) -> Tensor:
         h = self.inp(z)
