@@ -94,6 +94,32 @@ def test_a_batch_norm_critic_with_a_gradient_penalty_is_refused():
         parse_config({"model": {"critic_norm": "layer"}}, ImageRecipe)
 
 
+@pytest.mark.parametrize("norm", ["batch", "spectral"])
+def test_the_minibatch_std_channel_sees_a_collapsed_batch_after_either_critic_norm(norm):
+    """Batch norm normalises each channel over the batch *and* the 4x4 positions, so the spread across
+    samples at one position that the minibatch-std channel reads still falls when the batch collapses.
+    Checked against the spread computed here, by hand, over the packs of each group."""
+    torch.manual_seed(0)
+    real = get_data("stacked").sample(64, torch.Generator().manual_seed(0))
+    collapsed = real[:1].expand(64, -1, -1, -1) + 0.05 * torch.randn(64, 3, 32, 32)
+    critic = DCGANCritic(ImageModelConfig(channels=3, critic_norm=norm, pack=2, minibatch_std_group=4)).train()
+
+    def channel_and_hand(x):
+        h = x.reshape(32, 6, 32, 32)  # packs of 2, as the critic stacks them
+        with torch.no_grad():
+            for layer in critic.hidden:
+                h = layer(h)
+            out = critic.minibatch_std(h)[:, -1, 0, 0]
+        groups = torch.stack([h[j::8] for j in range(8)])  # group j: packs j, j + 8, j + 16, j + 24
+        return out, groups.std(dim=1, unbiased=False).flatten(1).mean(dim=1)
+
+    std_real, hand_real = channel_and_hand(real)
+    std_collapsed, _ = channel_and_hand(collapsed)
+    torch.testing.assert_close(std_real[:8], hand_real, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(std_real[8:16], hand_real, atol=1e-4, rtol=1e-4)
+    assert float(std_collapsed.mean()) < 0.3 * float(std_real.mean())
+
+
 # -- data -----------------------------------------------------------------------------------------
 def test_digits_are_real_32x32_in_range():
     images, labels = digits()
