@@ -114,7 +114,8 @@ def build(recipe: DeepRecipe) -> AdversarialTrainer:
     deep, model = recipe.deep, recipe.model
     generator = (DeepGenerator(model.z_dim, deep.generator_width, deep.generator_layers) if deep.generator_layers
                  else MLPGenerator(model))
-    critic = DeepCritic(deep.critic_width, deep.critic_blocks, deep.critic_norm) if deep.critic_blocks else MLPCritic(model)
+    critic = (DeepCritic(deep.critic_width, deep.critic_blocks, deep.critic_norm) if deep.critic_blocks
+              else MLPCritic(model))
     g_opt = make_optimizer(generator.parameters(), recipe.generator_opt)
     c_opt = make_optimizer(critic.parameters(), recipe.critic_opt)
     schedulers = {"generator": make_scheduler(g_opt, recipe.generator_opt),
@@ -129,7 +130,8 @@ def train_deep(data: str, recipe_path: str | Path, seed: int, out: Path) -> dict
     mixture = get_mixture(data)
     recipe = load_config(recipe_path, DeepRecipe)
     growth = recipe.generator_growth
-    if growth is not None and (growth.max_depth != recipe.deep.generator_layers or growth.total_steps > recipe.iterations):
+    if growth is not None and (growth.max_depth != recipe.deep.generator_layers
+                               or growth.total_steps > recipe.iterations):
         raise ConfigError(f"{recipe_path}: generator_growth must end at deep.generator_layers within the iterations")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ iteration raise nothing.
 
 Mode collapse and oscillation are judged from iteration ``warmup`` on: an untrained generator's narrow
 output and its first settling swings are not failures. A deep plateau is judged from the start: a healthy
-deep network's layers start with gradients of one order of magnitude.
+deep network starts with gradients of one order of magnitude in all its layers.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ class DiagnosticsConfig:
     oscillation_power: float = 0.6  # fraction of the detrended variance in one frequency
 
     def __post_init__(self) -> None:
-        positive = ("every", "patience", "vanishing_grad", "vanishing_ratio", "exploding_grad", "weight_growth", "score_limit",
-                    "dominance", "collapse_ratio", "plateau_ratio")
+        positive = ("every", "patience", "vanishing_grad", "vanishing_ratio", "exploding_grad", "weight_growth",
+                    "score_limit", "dominance", "collapse_ratio", "plateau_ratio")
         for key in positive:
             if not getattr(self, key) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
@@ -331,5 +331,6 @@ def remedy(kind: str, adversarial: object) -> str:
         return ("lower the learning rates, average the generator (adversarial.ema_decay: 0.999) or add the R1 "
                 "penalty (weights: {loss/r1: 0.1})")
     if kind == "non_finite":
-        return "lower the learning rates or clip gradients (adversarial.max_grad_norm: 10); on CUDA try bf16_autocast: false"
+        return ("lower the learning rates or clip gradients (adversarial.max_grad_norm: 10); on CUDA try "
+                "bf16_autocast: false")
     raise KeyError(kind)
