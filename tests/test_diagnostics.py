@@ -97,6 +97,26 @@ def test_dominant_critic_relative_to_the_chance_loss_of_each_family(loss):
     assert not events(trace(10, loss__critic=-5.0), loss="wasserstein")  # no chance value: never dominant
 
 
+def test_dominant_critic_under_label_smoothing_is_measured_from_the_smoothed_floor():
+    """With real target 0.9 the BCE critic loss cannot go below the target's entropy (computed here with
+    numpy), so a critic that has won sits just above it: found, where measuring from 0 would never be."""
+    import numpy as np
+
+    t = 0.9
+    floor = float(-(t * np.log(t) + (1 - t) * np.log(1 - t)))  # 0.325
+    assert floor > CFG.dominance * CHANCE_LOSS["nonsaturating"]  # the old rule could not fire under smoothing
+    won = floor + 0.5 * CFG.dominance * (CHANCE_LOSS["nonsaturating"] - floor)
+    smoothed = Monitor(CFG, AdversarialConfig(loss="nonsaturating", real_target=t))
+    for sample in trace(10, loss__critic=won):
+        smoothed.observe(sample)
+    assert kinds(smoothed.events) == ["dominant_critic"]
+    assert not events(trace(10, loss__critic=won), loss="nonsaturating")  # the same loss without smoothing
+    near_chance = Monitor(CFG, AdversarialConfig(loss="nonsaturating", real_target=t))
+    for sample in trace(10, loss__critic=1.2):
+        near_chance.observe(sample)
+    assert not near_chance.events
+
+
 def test_mode_collapse_after_warmup_only():
     n = CFG.warmup // EVERY + 20
     evs = events(trace(n, diversity__ratio=0.1, diversity__fake=0.1, diversity__real=1.0))

@@ -16,7 +16,8 @@ iteration raise nothing.
 | ``exploding_gradient`` | ``|grad G|`` or ``|grad D|`` above ``exploding_grad`` |
 | ``divergence`` | critic weight norm above ``weight_growth`` x its first value and still rising, or critic
   scores above ``score_limit`` in magnitude |
-| ``dominant_critic`` | critic loss below ``dominance`` x its chance value (BCE, least-squares, hinge) |
+| ``dominant_critic`` | critic loss within ``dominance`` of the way from its floor (0; the label-smoothing entropy for
+  smoothed BCE) to its chance value (BCE, least-squares, hinge) |
 | ``mode_collapse`` | fake-batch diversity below ``collapse_ratio`` x real-batch diversity |
 | ``deep_plateau`` | the generator's first layer groups' gradient below ``plateau_ratio`` x its last ones' |
 | ``oscillation`` | one frequency (3 or more cycles per window) holds ``oscillation_power`` of the detrended
@@ -106,8 +107,8 @@ class Detector:
     kind = ""
     title = ""
 
-    def __init__(self, config: DiagnosticsConfig, loss: str):
-        self.config, self.loss = config, loss
+    def __init__(self, config: DiagnosticsConfig, loss: str, real_target: float = 1.0):
+        self.config, self.loss, self.real_target = config, loss, real_target
 
     def __call__(self, history: Sequence[Sample]) -> Evidence | None:
         raise NotImplementedError
@@ -129,8 +130,8 @@ class NonFinite(Detector):
 class VanishingGradient(Detector):
     kind, title = "vanishing_gradient", "vanishing generator gradient"
 
-    def __init__(self, config, loss):
-        super().__init__(config, loss)
+    def __init__(self, *args):
+        super().__init__(*args)
         self.peak = 0.0  # the largest |grad G| so far
 
     def __call__(self, history):
@@ -143,7 +144,7 @@ class VanishingGradient(Detector):
         now = median(g)
         if now < cfg.vanishing_grad:
             return {"grad_G": now}
-        loss_d = dominated(history, cfg, self.loss)
+        loss_d = dominated(history, cfg, self.loss, self.real_target)
         if loss_d is not None and now < cfg.vanishing_ratio * self.peak:
             return {"grad_G": now, "peak_grad_G": self.peak, "loss_D": loss_d}
         return None
@@ -163,8 +164,8 @@ class ExplodingGradient(Detector):
 class Divergence(Detector):
     kind, title = "divergence", "critic divergence"
 
-    def __init__(self, config, loss):
-        super().__init__(config, loss)
+    def __init__(self, *args):
+        super().__init__(*args)
         self.first: float | None = None
 
     def __call__(self, history):
@@ -184,12 +185,27 @@ class Divergence(Detector):
         return None
 
 
-def dominated(history: Sequence[Sample], config: DiagnosticsConfig, loss: str) -> float | None:
-    """The critic loss's median when it is below ``dominance`` x its chance value (the critic tells real from
-    fake almost surely), else ``None``; always ``None`` for losses without a chance value (Wasserstein)."""
+def loss_floor(loss: str, real_target: float = 1.0) -> float:
+    """The least critic loss there is: 0, except for BCE with label smoothing (real target ``t`` < 1), whose
+    real term cannot go below the entropy ``-(t ln t + (1-t) ln(1-t))`` (0.325 at 0.9)."""
+    t = real_target
+    if loss not in ("minimax", "nonsaturating") or t >= 1.0:
+        return 0.0
+    return -(t * math.log(t) + (1 - t) * math.log(1 - t))
+
+
+def dominated(history: Sequence[Sample], config: DiagnosticsConfig, loss: str,
+              real_target: float = 1.0) -> float | None:
+    """The critic loss's median when it lies within ``dominance`` of the way from its floor to its chance
+    value (the critic tells real from fake almost surely), else ``None``; always ``None`` for losses
+    without a chance value (Wasserstein). Measured from the floor, so label smoothing, which lifts the
+    floor to 0.325, does not hide a critic that has won."""
     chance = CHANCE_LOSS.get(loss)
     d = recent(history, "loss/critic", config.patience)
-    if chance is None or d is None or median(d) >= config.dominance * chance:
+    if chance is None or d is None:
+        return None
+    floor = loss_floor(loss, real_target)
+    if median(d) - floor >= config.dominance * (chance - floor):
         return None
     return median(d)
 
@@ -198,7 +214,7 @@ class DominantCritic(Detector):
     kind, title = "dominant_critic", "dominant critic"
 
     def __call__(self, history):
-        loss_d = dominated(history, self.config, self.loss)
+        loss_d = dominated(history, self.config, self.loss, self.real_target)
         return None if loss_d is None else {"loss_D": loss_d, "chance_loss_D": CHANCE_LOSS[self.loss]}
 
 
@@ -265,8 +281,8 @@ def peak_power(series: Sequence[float], min_cycles: int = 3) -> float:
 class Oscillation(Detector):
     kind, title = "oscillation", "oscillation"
 
-    def __init__(self, config, loss):
-        super().__init__(config, loss)
+    def __init__(self, *args):
+        super().__init__(*args)
         self.run = 0  # windows in a row that oscillate
 
     def __call__(self, history):
@@ -293,8 +309,8 @@ def history_length(config: DiagnosticsConfig) -> int:
     return max(config.patience, config.oscillation_window) + 1
 
 
-def make_detectors(config: DiagnosticsConfig, loss: str) -> list[Detector]:
-    return [d(config, loss) for d in DETECTORS]
+def make_detectors(config: DiagnosticsConfig, loss: str, real_target: float = 1.0) -> list[Detector]:
+    return [d(config, loss, real_target) for d in DETECTORS]
 
 
 def remedy(kind: str, adversarial: object) -> str:
