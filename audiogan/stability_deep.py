@@ -19,9 +19,7 @@ the same files (samples, metrics with the diagnostics' events, plot, config, log
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,13 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import atomic_write, atomic_write_text
+from .checkpoint import atomic_write_text
 from .config import dump_yaml, load_config
 from .errors import ConfigError
-from .gan import AdversarialTrainer, GrowthSchedule, Monitor, linear, make_optimizer, make_scheduler
-from .toy.mixtures import N_EVAL_SAMPLES, get_mixture, score
+from .gan import AdversarialTrainer, GrowthSchedule, linear, make_optimizer, make_scheduler
+from .toy.mixtures import get_mixture
 from .toy.model import MLPCritic, MLPGenerator
-from .toy.train import ToyRecipe, _batches, flush_denormals, generate
+from .toy.train import ToyRecipe, run_toy
 
 Tensor = torch.Tensor
 
@@ -138,26 +136,4 @@ def train_deep(data: str, recipe_path: str | Path, seed: int, out: Path) -> dict
     atomic_write_text(out / "config.yaml", dump_yaml(recipe))
     torch.manual_seed(seed)
     np.random.seed(seed)
-    trainer = build(recipe)
-    batches = _batches(mixture, recipe, torch.Generator().manual_seed(seed))
-    monitor = Monitor(recipe.diagnostics, recipe.adversarial, run=out)
-    log_lines = []
-    start = time.perf_counter()
-    with flush_denormals():
-        for it in range(recipe.iterations):
-            stats = trainer.train_iteration(batches)
-            monitor.after_iteration(trainer, stats)
-            if (it + 1) % recipe.log_every == 0 or it + 1 == recipe.iterations:
-                log_lines.append(json.dumps({"iteration": it + 1, **{k: round(v, 6) for k, v in stats.items()}}))
-    wall = time.perf_counter() - start
-    samples = generate(trainer, mixture, N_EVAL_SAMPLES, recipe.model.z_dim, seed)
-    metrics = {"data": data, "recipe": Path(recipe_path).stem, "seed": seed, **score(samples, mixture),
-               "wall_s": round(wall, 2), "threads": torch.get_num_threads(), "iterations": recipe.iterations,
-               "skipped_steps": trainer.skipped, "events": monitor.summary()}
-    atomic_write(out / "samples.npy", lambda tmp: np.save(open(tmp, "wb"), samples))
-    atomic_write_text(out / "train.log", "\n".join(log_lines) + "\n")
-    from .toy.plots import plot_samples
-
-    plot_samples(out / "samples.png", samples, mixture, title=f"{metrics['recipe']} on {data}, seed {seed}")
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    return metrics
+    return run_toy(build(recipe), recipe, mixture, data, recipe_path, seed, out)

@@ -133,6 +133,15 @@ def train_toy(data: str, recipe_name: str, seed: int, out: Path,
     torch.manual_seed(seed)
     np.random.seed(seed)
     trainer = build(recipe, device)
+    return run_toy(trainer, recipe, mixture, data, recipe_name, seed, out, progress, snapshot)
+
+
+def run_toy(trainer: AdversarialTrainer, recipe: ToyRecipe, mixture, data: str, recipe_name: str | Path, seed: int,
+            out: Path, progress: Callable[[int, int], None] | None = None,
+            snapshot: Callable[[int, int, np.ndarray], None] | None = None) -> dict:
+    """Train ``trainer`` for the recipe's iterations on ``mixture`` (batches seeded by ``seed``), watched by
+    the detectors; write samples, log, plot and metrics into ``out``; return the metrics (the loop of
+    :func:`train_toy`, shared with the stability ablation's deep recipes)."""
     batches = _batches(mixture, recipe, torch.Generator().manual_seed(seed))
     monitor = Monitor(recipe.diagnostics, recipe.adversarial, run=out)
     log_lines = []
