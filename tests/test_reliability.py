@@ -47,6 +47,22 @@ def _at_band_peak(x, peak):
 
 
 # 2: DC offset and sub-audio drift
+@pytest.mark.parametrize("sr, channels", [(16000, 1), (44100, 2)])
+def test_the_drift_filter_on_a_torch_device_equals_scipys(speech, sr, channels):
+    """The FFT convolution the enhancer runs on a GPU (here on the CPU device) against scipy's overlap-add:
+    the same drift to float32 precision, ends and channels included."""
+    rng, n = np.random.default_rng(1), 12000
+    x = np.stack([speech[:n] + 0.3 + 0.05 * np.sin(np.arange(n) / sr * 2 * np.pi * 3 * (k + 1))
+                  for k in range(channels)], 1).astype(np.float32) + 0.01 * rng.standard_normal((n, channels),
+                                                                                             dtype=np.float32)
+    x = x[:, 0] if channels == 1 else x
+    band, drift = split_drift(x, sr)
+    band_t, drift_t = split_drift(x, sr, device="cpu")
+    assert drift_t.shape == drift.shape == x.shape and drift_t.dtype == np.float32
+    assert np.abs(drift_t - drift).max() < 1e-6 and np.abs(band_t - band).max() < 1e-6
+    assert np.abs(drift).max() > 0.25  # the offset is in the drift
+
+
 def test_dc_offset_and_drift_are_removed_before_the_model(enhancer, speech, caplog):
     x = _at_band_peak(speech, 0.09)
     clean = enhancer(x, SR)

@@ -93,11 +93,14 @@ def _drift_taps(sr: int) -> np.ndarray:
     return (taps / taps.sum()).astype(np.float64)
 
 
-def split_drift(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+def split_drift(x: np.ndarray, sr: int, device: torch.device | str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(band, drift)`` with ``band + drift == x``: ``drift`` is the DC and sub-audio content of ``x``
-    ``(T,)`` or ``(T, channels)`` at rate ``sr`` (see the module docstring); both float32, shaped like ``x``."""
-    from scipy.signal import oaconvolve
+    ``(T,)`` or ``(T, channels)`` at rate ``sr`` (see the module docstring); both float32, shaped like ``x``.
 
+    ``device``: where the filter runs. ``None`` (the CPU default): scipy's overlap-add convolution. A torch
+    device: one FFT convolution there in float64 (the same filter to float precision), so that on a GPU the
+    filter does not hold enhancement to the host's speed (about 0.8 s per 10 minutes of audio on one core).
+    """
     x = np.asarray(x, dtype=np.float32)
     taps = _drift_taps(sr)
     m = len(taps) // 2
@@ -105,7 +108,17 @@ def split_drift(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     edge = min(m, len(cols))
     padded = np.concatenate([np.repeat(cols[:edge].mean(0, keepdims=True), m, 0), cols,
                              np.repeat(cols[-edge:].mean(0, keepdims=True), m, 0)])
-    drift = oaconvolve(padded, taps[:, None], mode="valid", axes=0).astype(np.float32).reshape(x.shape)
+    if device is None:
+        from scipy.signal import oaconvolve
+
+        drift = oaconvolve(padded, taps[:, None], mode="valid", axes=0)
+    else:
+        signal, kernel = torch.from_numpy(padded).to(device), torch.from_numpy(taps).to(device)
+        n = len(padded) + len(taps) - 1
+        size = 1 << (n - 1).bit_length()
+        full = torch.fft.irfft(torch.fft.rfft(signal, size, dim=0) * torch.fft.rfft(kernel, size)[:, None], size, dim=0)
+        drift = full[len(taps) - 1:len(padded)].cpu().numpy()  # the "valid" part, as oaconvolve's
+    drift = drift.astype(np.float32).reshape(x.shape)
     return x - drift, drift
 
 
@@ -260,7 +273,7 @@ class Enhancer:
             raise AudioError(f"expected samples of shape (T,) or (T, channels), got {x.shape}")
         if not np.isfinite(x).all():
             raise AudioError("input contains NaN or Inf samples")
-        band, drift = split_drift(x, sr)
+        band, drift = split_drift(x, sr, self.device if self.device.type == "cuda" else None)
         band, drift = band.reshape(len(x), -1), drift.reshape(len(x), -1)
         if peak is None:
             peak = np.abs(band).max(axis=0)
