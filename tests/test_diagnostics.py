@@ -89,12 +89,31 @@ def test_divergence_of_weights_and_of_scores():
     assert not events(trace(30, weights__critic=lambda i: 10 + 0.1 * i, critic__real=1.0, critic__fake=-1.0))
 
 
+# Samples until a constant dominated loss raises: the first median after ``patience``, then the run.
+DOMINANT_AFTER = CFG.patience + CFG.dominance_samples - 1
+
+
 @pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "lsgan", "hinge"])
 def test_dominant_critic_relative_to_the_chance_loss_of_each_family(loss):
     low = CFG.dominance * CHANCE_LOSS[loss]
-    assert kinds(events(trace(10, loss__critic=0.5 * low), loss=loss)) == ["dominant_critic"]
-    assert not events(trace(10, loss__critic=2 * low), loss=loss)
-    assert not events(trace(10, loss__critic=-5.0), loss="wasserstein")  # no chance value: never dominant
+    assert kinds(events(trace(DOMINANT_AFTER, loss__critic=0.5 * low), loss=loss)) == ["dominant_critic"]
+    assert not events(trace(2 * DOMINANT_AFTER, loss__critic=2 * low), loss=loss)
+    assert not events(trace(2 * DOMINANT_AFTER, loss__critic=-5.0), loss="wasserstein")  # no chance value
+
+
+def test_dominant_critic_only_when_it_stays_dominant():
+    """A critic that wins the first iterations and is caught up raises nothing; one that keeps winning raises
+    once, ``dominance_samples`` samples after its first dominated median (numpy)."""
+    low = 0.5 * CFG.dominance * CHANCE_LOSS["nonsaturating"]
+    caught = [low if i < CFG.dominance_samples else 1.0 for i in range(60)]
+    medians = [np.median(caught[i - CFG.patience + 1:i + 1]) < 2 * low for i in range(CFG.patience - 1, 60)]
+    assert CFG.patience <= sum(medians) < CFG.dominance_samples  # dominated medians, too few in a row
+    assert not events(trace(60, loss__critic=lambda i: caught[i]), loss="nonsaturating")
+    values = [low if 3 <= i < 40 else 1.0 for i in range(60)]
+    kept = events(trace(60, loss__critic=lambda i: values[i]), loss="nonsaturating")
+    first = first_median_below(values, CFG.dominance * CHANCE_LOSS["nonsaturating"])
+    assert [(e.kind, e.step) for e in kept] == [("dominant_critic", EVERY * (first + CFG.dominance_samples))]
+    assert kept[0].evidence["dominant_samples"] == CFG.dominance_samples
 
 
 def test_dominant_critic_under_label_smoothing_is_measured_from_the_smoothed_floor():
@@ -107,12 +126,12 @@ def test_dominant_critic_under_label_smoothing_is_measured_from_the_smoothed_flo
     assert floor > CFG.dominance * CHANCE_LOSS["nonsaturating"]  # the old rule could not fire under smoothing
     won = floor + 0.5 * CFG.dominance * (CHANCE_LOSS["nonsaturating"] - floor)
     smoothed = Monitor(CFG, AdversarialConfig(loss="nonsaturating", real_target=t))
-    for sample in trace(10, loss__critic=won):
+    for sample in trace(DOMINANT_AFTER, loss__critic=won):
         smoothed.observe(sample)
     assert kinds(smoothed.events) == ["dominant_critic"]
-    assert not events(trace(10, loss__critic=won), loss="nonsaturating")  # the same loss without smoothing
+    assert not events(trace(DOMINANT_AFTER, loss__critic=won), loss="nonsaturating")  # the same loss unsmoothed
     near_chance = Monitor(CFG, AdversarialConfig(loss="nonsaturating", real_target=t))
-    for sample in trace(10, loss__critic=1.2):
+    for sample in trace(DOMINANT_AFTER, loss__critic=1.2):
         near_chance.observe(sample)
     assert not near_chance.events
 

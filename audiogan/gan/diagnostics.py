@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # How evidence reads in a message.
 LABELS = {"grad_G": "|grad G|", "peak_grad_G": "peak |grad G|", "loss_D": "D loss", "grad_D": "|grad D|",
           "weight_norm_D": "|weights D|", "weight_growth": "growth", "score_D": "|D score|",
-          "chance_loss_D": "chance D loss", "diversity_ratio": "diversity fake/real", "diversity_fake": "fake",
+          "chance_loss_D": "chance D loss", "dominant_samples": "samples in a row", "diversity_ratio": "diversity fake/real", "diversity_fake": "fake",
           "diversity_real": "real", "early_late_ratio": "|grad G| first/last layers", "layer_groups": "layer groups",
           "peak_power": "one frequency's share", "swing_loss_D": "D loss swing", "skipped_steps": "skipped steps",
           "non_finite_terms": "non-finite terms"}
