@@ -177,7 +177,7 @@ def test_every_recipe_exists_loads_and_shares_the_networks():
     assert {(r.model.z_dim, r.model.generator_width, r.model.critic_width) for r in recipes.values()} == {(64, 32, 32)}
     assert all(r.iterations > 0 and r.description for r in recipes.values())
     assert {n for n, r in recipes.items() if r.model.critic_norm != "batch"} == {"wgan-gp", "wgan-sn", "wgan-sn-l2",
-                                                                                 "fargan"}
+                                                                                 "fargan", "best"}
     assert len(list(recipe_dir().glob("*.yaml"))) == len(EXPECTED)
 
 
