@@ -16,7 +16,7 @@ from audiogan.audio.data.synthetic import synth_utterance
 from audiogan.audio.evaluate.report import evaluate_folders
 from audiogan.audio.models import make_generator
 from audiogan.audio.train import AudioTrainConfig, train
-from audiogan.checkpoint import checkpoints, save_checkpoint, step_folder
+from audiogan.checkpoint import LOCK_NAME, FolderLock, checkpoints, save_checkpoint, step_folder
 from audiogan.cli import app
 from audiogan.config import ConfigError, dump_yaml, load_config, parse_config
 from audiogan.errors import DataError
@@ -99,6 +99,22 @@ def test_failed_start_then_rerun_and_run_without_checkpoint(tmp_path):
     (other / "config.yaml").write_text(dump_yaml(tiny().model_copy(update={"seed": 9})))
     train(tiny().model_copy(update={"steps": 2}), other, resume=True)  # --resume starts it again
     assert [r["loss/recon"] for r in metrics(other)] == [r["loss/recon"] for r in metrics(run)]
+
+
+def test_one_training_process_per_run_folder(tmp_path):
+    run, cfg = tmp_path / "run", tmp_path / "tiny.yaml"
+    cfg.write_text(dump_yaml(tiny().model_copy(update={"steps": 1})))
+    run.mkdir()
+    with FolderLock(run):
+        res = _cli("train", cfg, "--out", run)
+        assert res.exit_code == 2 and len(_lines(res)) == 1
+        assert f"in use by another audiogan run (process {os.getpid()})" in res.output
+    assert not (run / "config.yaml").exists()
+    res = _cli("train", cfg, "--out", run)  # once the holder is gone, the run trains and lets the folder go
+    assert res.exit_code == 0 and (run / "config.yaml").exists() and not (run / LOCK_NAME).exists()
+    missing = tmp_path / "new"  # a start that fails before writing anything leaves no folder behind
+    res = _cli("train", cfg, "--out", missing, "--device", "tpu")
+    assert res.exit_code == 2 and not missing.exists()
 
 
 # 7 (resume): a damaged newest checkpoint falls back to the newest one that loads

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import field
@@ -22,8 +23,8 @@ import numpy as np
 import pydantic
 import torch
 
-from ..checkpoint import (atomic_write_text, checkpoints, latest_checkpoint, load_checkpoint, prune_checkpoints,
-                          rng_state, save_checkpoint, set_rng_state, step_folder)
+from ..checkpoint import (FolderLock, atomic_write_text, checkpoints, latest_checkpoint, load_checkpoint,
+                          prune_checkpoints, rng_state, save_checkpoint, set_rng_state, step_folder)
 from ..config import ConfigError, check_resume_config, dump_yaml
 from ..distributed import World, gather, init_from_env, leave
 from ..gan import (AdversarialTrainer, DiagnosticsConfig, GrowthSchedule, Monitor, OptimizerConfig, grad_norms_by_group,
@@ -286,6 +287,10 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
           stop_after: int | None = None, init: str | Path | None = None) -> dict[str, float]:
     """Train (or resume) a run; returns the last logged statistics.
 
+    One process at a time trains into ``run``: it holds ``RUN/.audiogan.lock`` (under torchrun, rank 0
+    does), and a second ``train`` on the same folder is refused with a one-line error naming the holder.
+    A folder this call made and left empty (a start that failed) is removed.
+
     Args:
         stop_after: stop once this many iterations are done in total (for tests and time-boxed runs);
             the run can be resumed later up to ``cfg.steps``.
@@ -293,6 +298,21 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
             (every tensor that matches by name and shape; the rest are listed in ``RUN/warm_start.txt``).
     """
     run = Path(run)
+    if os.environ.get("RANK", "0") != "0":  # torchrun's other ranks write nothing into the run
+        return _train(cfg, run, resume, device, progress, stop_after, init)
+    created = not run.exists()
+    run.mkdir(parents=True, exist_ok=True)
+    try:
+        with FolderLock(run):
+            return _train(cfg, run, resume, device, progress, stop_after, init)
+    finally:
+        if created and run.is_dir() and not any(run.iterdir()):
+            run.rmdir()
+
+
+def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
+           progress: Callable[[int, int, dict[str, float]], None] | None,
+           stop_after: int | None, init: str | Path | None) -> dict[str, float]:
     if stop_after is not None and stop_after < 1:
         raise ConfigError(f"stop_after must be >= 1, got {stop_after}")
     dev = resolve_device(device)  # a bad --device is refused before the run folder is touched
