@@ -15,7 +15,8 @@ from ..errors import ConfigError, UserError
 from ..gan import GrowthSchedule
 from .enhance.enhancer import EnhancerConfig
 from .models import SpectralGainConfig, SpectralPhaseConfig, WaveGeneratorConfig, make_generator
-from .train import AudioTrainConfig, run_summary
+from .run_log import run_summary
+from .train import AudioTrainConfig
 from .validation import BEST
 
 

@@ -10,14 +10,12 @@ gap, growth depth and alpha, FARGAN count, audio and spectrogram images, instabi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pydantic
@@ -29,7 +27,6 @@ from ..config import ConfigError, check_resume_config, dump_yaml
 from ..distributed import World, gather, init_from_env, leave
 from ..gan import (AdversarialTrainer, DiagnosticsConfig, GrowthSchedule, Monitor, OptimizerConfig, grad_norms_by_group,
                    make_optimizer, make_scheduler)
-from ..plotting import loss_curves, save_figure
 from ..runtime import resolve_device
 from .data.cache import make_dataset
 from .data.dataset import DataConfig, make_loader
@@ -41,6 +38,7 @@ from .phase_losses import complex_compressed_loss, phase_loss
 from .metric import MetricLearner
 from .models.metric_critic import MetricCriticConfig
 from .validation import keep_if_best, validate
+from .run_log import RunLogger
 from .warm_start import WarmStartReport, warm_start
 
 log = logging.getLogger(__name__)
@@ -197,52 +195,6 @@ def _resume(trainer: AdversarialTrainer, run: Path, device: torch.device,
     raise ConfigError(f"{run}: no checkpoint loads: {'; '.join(skipped)}")
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """On resume, drop log lines written after the checkpoint (they will be written again)."""
-    if path.exists():
-        keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        atomic_write_text(path, "".join(f"{line}\n" for line in keep))
-
-
-class _Logger:
-    def __init__(self, run: Path, start_step: int, sample_rate: int):
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.run, self.sr = run, sample_rate
-        self.metrics = run / "metrics.jsonl"
-        _truncate_metrics(self.metrics, start_step)
-        self.tb = SummaryWriter(str(run / "tb"), purge_step=start_step if start_step else None)
-        self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loss-curves")
-        self._drawing: Future | None = None
-
-    def scalars(self, step: int, stats: dict[str, float]) -> None:
-        for k, v in stats.items():
-            self.tb.add_scalar(k, v, step)
-        with open(self.metrics, "a") as fh:
-            fh.write(json.dumps({"step": step, **{k: round(float(v), 6) for k, v in stats.items()}}) + "\n")
-
-    def examples(self, step: int, signals: list[tuple[str, np.ndarray]]) -> None:
-        from .evaluate.plots import spectrogram_figure
-
-        for title, x in signals:
-            self.tb.add_audio(f"audio/{title}", torch.from_numpy(x).unsqueeze(0), step, sample_rate=self.sr)
-        fig = spectrogram_figure(signals, self.sr)
-        save_figure(fig, self.run / "spectrograms.png")
-        self.tb.add_figure("spectrograms", fig, step, close=False)
-
-    def curves(self) -> None:
-        """Redraw ``loss_curves.png`` in the background (a second or more on CPU): training goes on, and
-        a request while a drawing is still running is dropped (the next checkpoint draws the newer data)."""
-        if self._drawing is None or self._drawing.done():
-            self._drawing = self._painter.submit(loss_curves, self.metrics, self.run / "loss_curves.png")
-
-    def close(self) -> None:
-        self._painter.shutdown(wait=True)
-        if self._drawing is not None:
-            self._drawing.result()  # a drawing error is raised, not lost
-        self.tb.close()
-
-
 def _seed_rank(seed: int) -> None:
     """Seed this process's torch, numpy and random generators (a rank other than 0 under torchrun)."""
     import random
@@ -252,7 +204,7 @@ def _seed_rank(seed: int) -> None:
     random.seed(seed)
 
 
-def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger: "_Logger | None", wall_s: float,
+def _save(trainer: AdversarialTrainer, cfg: AudioTrainConfig, run: Path, logger: "RunLogger | None", wall_s: float,
           learner: MetricLearner | None = None, world: World = World(), collective: bool = True) -> Path | None:
     """Save a checkpoint (rank 0 writes it). Under torchrun every rank calls this, to hand over its RNG
     state, unless ``collective`` is off (an interrupted run, whose ranks may not all be here)."""
@@ -352,7 +304,7 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
     if trainer.step >= cfg.steps:
         log.info("%s is finished (%d/%d steps); raise steps in its config to train longer", run, trainer.step,
                  cfg.steps)
-    logger = _Logger(run, trainer.step, cfg.sample_rate) if world.is_main else None
+    logger = RunLogger(run, trainer.step, cfg.sample_rate) if world.is_main else None
     # Diversity on the mean log spectrum of each segment (what a collapsed enhancer would flatten).
     monitor = Monitor(cfg.diagnostics, cfg.adversarial, run=run, writer=logger.tb, start_step=trainer.step,
                       features=lambda x: log_magnitude(x, 512, cfg.recon.log_floor).mean(dim=-1)
@@ -404,10 +356,3 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
             learner.close()
         leave(world)
     return stats
-
-
-def run_summary(run: str | Path) -> dict[str, Any]:
-    """Last logged statistics and counts of a run (for the model card and reports)."""
-    path = Path(run) / "metrics.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return {"last": rows[-1] if rows else {}, "logged": len(rows), "rows": rows}
