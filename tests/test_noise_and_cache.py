@@ -126,3 +126,30 @@ def test_corpus_cache_cli_renders_and_reports(tmp_path):
     assert read_meta(tmp_path / "c")["segments"] == 29
     bad = CliRunner().invoke(app, ["corpus", "cache", str(cfg), "--out", str(tmp_path / "d"), "--hours", "0"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_identity_examples_serve_the_clean_target_as_input_and_leave_the_rest_alone(tmp_path):
+    """``identity_fraction`` of the training examples have their clean target as input (on the fly and from a
+    cache); the other examples are exactly those of a run without any, and validation examples stay damaged."""
+    data = _data()
+    build_cache(data, SR, 7, tmp_path / "c", segments=16, validation=8, shard_size=8)
+    plain_fly, fly = EnhancementDataset(data, SR, 7), EnhancementDataset(_data(identity_fraction=0.5), SR, 7)
+    cache_cfg = dict(mode="cached", cache=str(tmp_path / "c"))
+    plain_cached = make_dataset(DataConfig(**cache_cfg), SR, 1)
+    cached = make_dataset(DataConfig(**cache_cfg, identity_fraction=0.5), SR, 1)
+    for with_identity, plain in ((fly, plain_fly), (cached, plain_cached)):
+        same = 0
+        for i in range(64):
+            (d, c), (pd, pc) = with_identity[i], plain[i]
+            assert torch.equal(c, pc)
+            if torch.equal(d, c):
+                same += 1
+            else:
+                assert torch.equal(d, pd)
+        assert 20 <= same <= 44  # about half of 64
+        for (d, c), (pd, pc) in zip(with_identity.validation(8), plain.validation(8)):
+            assert torch.equal(d, pd) and torch.equal(c, pc)
+    with pytest.raises(DataError, match="damaged inputs only"):
+        build_cache(_data(identity_fraction=0.1), SR, 7, tmp_path / "c2", segments=8)
+    with pytest.raises(ValueError, match="identity_fraction"):
+        _data(identity_fraction=1.0)

@@ -76,7 +76,8 @@ def test_export_corrupt_checkpoint_unfinished_run_and_modes(tmp_path):
     card = (tmp_path / "M" / "README.md").read_text()
     assert 'from_pretrained("path/to/this/folder")' in card and 'from_pretrained("M")' in card
     assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "M").iterdir()} == {
-        "config.yaml": 0o644, "model.safetensors": 0o644, "README.md": 0o644, "training_config.yaml": 0o644}
+        "config.yaml": 0o644, "model.safetensors": 0o644, "README.md": 0o644, "training_config.yaml": 0o644,
+        "training.json": 0o644}
     (step_folder(run, 3) / "generator.safetensors").write_bytes(b"\0" * 40)
     res = _cli("export", run, tmp_path / "N")
     assert res.exit_code == 2 and len(_lines(res)) == 1 and "cannot load the checkpoint" in res.output

@@ -58,6 +58,7 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     valid = [r for r in rows if "valid/recon" in r]
     assert [r["step"] for r in valid] == [2, 4]
     assert "valid/pesq" in valid[0] and 1.0 <= valid[0]["valid/pesq"] <= 4.7
+    assert 1.0 <= valid[0]["valid/pesq_clean"] <= 4.65  # the output on the clean targets as input
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["step"] in (2, 4) and (tmp_path / "run" / "best" / "generator_ema.safetensors").exists()
     trained = [r for r in rows if "data/hours_seen" in r]
@@ -75,6 +76,29 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     train(_cfg(tmp_path / "cache", steps=1, validation_segments=0), tmp_path / "warm", init=tmp_path / "run")
     text = (tmp_path / "warm" / "warm_start.txt").read_text()
     assert "generator: " in text and ", 0 not" in text and "critic: " in text
+    # It counts the audio its source had seen (at the source's latest checkpoint, step 4) in its own log,
+    # its model's card and the model's training.json, which a warm start from that model reads in turn.
+    from audiogan.audio.warm_start import hours_seen
+
+    hour = 2 * 0.5 / 3600  # one iteration's batch
+    recorded = json.loads((tmp_path / "warm" / "warm_start.json").read_text())["hours_seen"]
+    assert recorded == pytest.approx(4 * hour, rel=1e-3)
+    warm_rows = [json.loads(line) for line in (tmp_path / "warm" / "metrics.jsonl").read_text().splitlines()]
+    assert warm_rows[-1]["data/hours_seen"] == pytest.approx(5 * hour, rel=1e-3)
+    model = export_model(tmp_path / "warm", tmp_path / "warm-model")
+    assert "of those hours were seen before this run, by" in (model / "README.md").read_text()
+    assert hours_seen(model) == pytest.approx(5 * hour, rel=1e-3)
+    assert hours_seen(tmp_path / "run" / "best") == pytest.approx(best["step"] * hour, rel=1e-3)
+    assert hours_seen(tmp_path / "run" / "checkpoints" / "step_00000002") == pytest.approx(2 * hour, rel=1e-3)
+
+
+def test_selection_weighs_damaged_and_clean_inputs_as_training_mixes_them():
+    from audiogan.audio.validation import selection_score
+
+    stats = {"valid/recon": 0.2, "valid/pesq": 2.0, "valid/pesq_clean": 4.0}
+    assert selection_score(stats) == 2.0
+    assert selection_score(stats, 0.25) == pytest.approx(0.75 * 2.0 + 0.25 * 4.0)
+    assert selection_score({"valid/recon": 0.2}, 0.25) == -0.2
 
 
 def test_loss_curves_plot_names_logged_in_some_rows_only(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""Export a training run to a model folder: config.yaml, model.safetensors (EMA generator), README.md."""
+"""Export a training run to a model folder: config.yaml, model.safetensors (EMA generator), README.md (the
+model card), training_config.yaml and training.json (what training saw, for a later warm start's count)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .validation import BEST
 
 
 log = logging.getLogger(__name__)
-MODEL_FILES = ("config.yaml", "model.safetensors", "README.md", "training_config.yaml")  # what export writes
+MODEL_FILES = ("config.yaml", "model.safetensors", "README.md", "training_config.yaml", "training.json")  # what export writes
 
 
 def is_model_folder(folder: Path) -> bool:
@@ -99,6 +100,7 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     save_weights(tmp / "model.safetensors", weights)
     atomic_write_text(tmp / "README.md", model_card(config, train_cfg, step, run, notes, best))
     atomic_write_text(tmp / "training_config.yaml", cfg_text)
+    atomic_write_text(tmp / "training.json", json.dumps(_seen_numbers(run, step), indent=1))
     for extra in sorted(model_dir.iterdir()) if model_dir.is_dir() else []:  # samples/, figures: kept
         if extra.name in MODEL_FILES:
             continue
@@ -135,6 +137,13 @@ def _growth(schedule: GrowthSchedule | None, unit: str) -> str:
     return schedule.describe(unit) if schedule is not None else "at full depth from the start"
 
 
+def _seen_numbers(run: Path, step: int) -> dict:
+    """``{iterations, hours_seen, wall_h}`` at ``step`` from the run's log (None where not logged)."""
+    rows = [r for r in run_summary(run)["rows"] if r["step"] <= step]
+    last = lambda key: next((r[key] for r in reversed(rows) if key in r), None)  # noqa: E731
+    return {"iterations": step, "hours_seen": last("data/hours_seen"), "wall_h": last("time/wall_h")}
+
+
 def _seen(run: Path, step: int, train_cfg: AudioTrainConfig, best: bool) -> str:
     """What training saw, from the run's log: hours of audio, iterations, wall time; and the selection."""
     rows = run_summary(run)["rows"]
@@ -148,11 +157,18 @@ def _seen(run: Path, step: int, train_cfg: AudioTrainConfig, best: bool) -> str:
                  if timed and timed[0] > logged[0]["step"] else "")
         wall = (f"{r['time/wall_h']:.1f} hours of wall time{since}" if "time/wall_h" in r
                 else "wall time not recorded")
+        warm = json.loads((run / "warm_start.json").read_text()) if (run / "warm_start.json").exists() else None
+        before = (f"; {warm['hours_seen']:.1f} of those hours were seen before this run, by {warm['source']} "
+                  "(its warm start)" if warm and warm.get("hours_seen") is not None else
+                  f"; warm-started from {warm['source']}, whose hours were not recorded" if warm else "")
         text = (f"- Seen: {r['data/hours_seen']:.1f} hours of audio (the generator's batches) in {step} iterations, "
-                f"{wall}.")
+                f"{wall}{before}.")
     if best and (run / f"{BEST}.json").exists():
         b = json.loads((run / f"{BEST}.json").read_text())
+        clean = (f"; on the clean targets as input {b['valid/pesq_clean']:.3f} (4.64: untouched)"
+                 if "valid/pesq_clean" in b else "")
         score = (f"validation PESQ {b['valid/pesq']:.3f} (its input {b.get('valid/pesq_input', float('nan')):.3f})"
+                 f"{clean}"
                  if "valid/pesq" in b else f"validation recon loss {b['valid/recon']:.4f}")
         text += (f"\n- Selected: step {b['step']} of {train_cfg.steps}, the best on the validation split (training "
                  f"voices, other crops and damage; the held-out set was not used): {score}.")

@@ -10,6 +10,7 @@ gap, growth depth and alpha, FARGAN count, audio and spectrogram images, instabi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -280,6 +281,7 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
     trainer, warm, learner = build_trainer(cfg, dev, init if not resume else None)
     if warm is not None and world.is_main:
         atomic_write_text(run / "warm_start.txt", "\n".join(warm.lines()) + "\n")
+        atomic_write_text(run / "warm_start.json", json.dumps({"source": warm.source, "hours_seen": warm.hours_seen}))
         for line in warm.lines():
             log.info("warm start: %s", line)
     wall_before = 0.0  # wall time of the run's earlier sessions
@@ -298,6 +300,9 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
     # Audio trained per iteration: the generator's batches (n_gen of them; the critic's batches are not
     # counted), so "hours seen" compares with a run that has no critic.
     # Under torchrun each of the world's processes trains on its own batches.
+    # The audio a warm start's source had seen counts too (a model trained across runs).
+    warm_file = run / "warm_start.json"
+    hours_before = (json.loads(warm_file.read_text()).get("hours_seen") or 0.0) if warm_file.exists() else 0.0
     audio_per_iter = world.size * cfg.adversarial.n_gen * cfg.data.batch_size * dataset.length / cfg.sample_rate
     if world.is_main:
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))  # the models and data are built: the run exists
@@ -328,7 +333,7 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
                          **grad_norms_by_group(trainer.unwrap(trainer.critic), "critic"),
                          "time/iter_s": elapsed / max(1, step - start_step),
                          "time/audio_s_per_s": (step - start_step) * audio_per_iter / elapsed,
-                         "data/hours_seen": step * audio_per_iter / 3600,
+                         "data/hours_seen": hours_before + step * audio_per_iter / 3600,
                          "time/wall_h": (wall_before + elapsed) / 3600}
                 logger.scalars(step, stats)
             if (step % cfg.sample_every == 0 or step == end) and logger is not None:
@@ -341,7 +346,8 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
                     logger.scalars(step, scores)
                     state = {**trainer.training_state(), "rng": rng_state(),
                              "wall_s": wall_before + time.perf_counter() - started}
-                    if keep_if_best(run, step, scores, dump_yaml(cfg), trainer.model_state(), state):
+                    if keep_if_best(run, step, scores, dump_yaml(cfg), trainer.model_state(), state,
+                                    cfg.data.identity_fraction):
                         log.info("step %d: best on validation so far (%s)", step, scores)
             if progress:
                 progress(step, cfg.steps, stats)

@@ -4,8 +4,11 @@ The split comes from the training corpus (training voices and sentences, other c
 :meth:`CachedDataset.validation` or :meth:`EnhancementDataset.validation`); the held-out evaluation set is
 never used here, so it stays a fair final report. Scores: ``valid/recon`` (the thresholded log-STFT loss,
 always) and ``valid/pesq`` (wide-band PESQ of each segment against its clean target, when the ``eval``
-extra is installed), with ``valid/pesq_input`` for the unprocessed segments as the reference. The best
-step so far (highest PESQ, else lowest recon loss) is kept in ``RUN/best/`` as a full checkpoint.
+extra is installed), with ``valid/pesq_input`` for the unprocessed segments as the reference, and
+``valid/pesq_clean``: the PESQ of the output when the clean targets themselves are the input (an enhancer
+must leave good speech alone; 4.64 is the identity's score). The best step so far is kept in ``RUN/best/``
+as a full checkpoint: the highest PESQ over damaged and clean inputs weighted as training mixes them
+(``data.identity_fraction``), else the lowest recon loss.
 """
 
 from __future__ import annotations
@@ -47,13 +50,14 @@ def validate(generator: torch.nn.Module, segments: list[tuple[torch.Tensor, torc
     """Scores of ``generator`` on ``(degraded (1, L), clean (1, L))`` segments (see the module docstring)."""
     if not segments:
         return {}
-    outputs, losses = [], []
+    outputs, from_clean, losses = [], [], []
     for i in range(0, len(segments), batch_size):
         degraded = torch.stack([d for d, _ in segments[i:i + batch_size]]).to(device)
         clean = torch.stack([c for _, c in segments[i:i + batch_size]]).to(device)
         out = generator(degraded, **kwargs).float()
         losses.append(float(thresholded_stft_loss(out, clean, tau, fft_sizes, log_floor)) * len(degraded))
         outputs += list(out[:, 0].cpu().numpy())
+        from_clean += list(generator(clean, **kwargs).float()[:, 0].cpu().numpy())
     stats = {"valid/recon": sum(losses) / len(segments)}
     clean = [c[0].numpy() for _, c in segments]
     enhanced = _pesq_scores(list(zip(outputs, clean)), sample_rate)
@@ -61,18 +65,25 @@ def validate(generator: torch.nn.Module, segments: list[tuple[torch.Tensor, torc
         stats["valid/pesq"] = float(np.nanmean(enhanced))
         stats["valid/pesq_input"] = float(np.nanmean(_pesq_scores([(d[0].numpy(), c) for (d, _), c in
                                                                     zip(segments, clean)], sample_rate)))
+        stats["valid/pesq_clean"] = float(np.nanmean(_pesq_scores(list(zip(from_clean, clean)), sample_rate)))
     return stats
 
 
-def selection_score(stats: dict[str, float]) -> float:
-    """Higher is better: validation PESQ when it was measured, else the negative recon loss."""
-    return stats["valid/pesq"] if "valid/pesq" in stats else -stats["valid/recon"]
+def selection_score(stats: dict[str, float], identity_fraction: float = 0.0) -> float:
+    """Higher is better: validation PESQ when it was measured (on damaged and clean inputs, weighted
+    ``1 - identity_fraction`` and ``identity_fraction``), else the negative recon loss."""
+    if "valid/pesq" not in stats:
+        return -stats["valid/recon"]
+    if not identity_fraction:
+        return stats["valid/pesq"]
+    return (1 - identity_fraction) * stats["valid/pesq"] + identity_fraction * stats["valid/pesq_clean"]
 
 
-def keep_if_best(run: Path, step: int, stats: dict[str, float], config_yaml: str, models: dict, state: dict) -> bool:
+def keep_if_best(run: Path, step: int, stats: dict[str, float], config_yaml: str, models: dict, state: dict,
+                 identity_fraction: float = 0.0) -> bool:
     """Write ``RUN/best/`` (a full checkpoint) and ``RUN/best.json`` when ``stats`` beat the best so far."""
     record = run / f"{BEST}.json"
-    score = selection_score(stats)
+    score = selection_score(stats, identity_fraction)
     if record.exists() and json.loads(record.read_text())["score"] >= score:
         return False
     save_checkpoint(run / BEST, config_yaml, models, state)

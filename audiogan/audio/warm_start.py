@@ -2,7 +2,8 @@
 
 Every tensor whose name and shape match is loaded; every other one is named in the report (never a
 silent ``strict=False``): a run that trains a longer recipe across sessions, or a new generator that
-keeps the old body, sees exactly what carried over.
+keeps the old body, sees exactly what carried over. The report also carries the hours of audio the source
+had seen (from its run's log, or a model folder's ``training.json``), so a model's card counts them all.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import json
+import re
+
 import torch
 
 from ..checkpoint import latest_checkpoint, load_checkpoint, load_weights
 from ..errors import ConfigError
+from .run_log import run_summary
 
 
 @dataclass
@@ -21,6 +26,7 @@ class WarmStartReport:
     source: str
     loaded: dict[str, list[str]] = field(default_factory=dict)  # network -> tensor names loaded
     skipped: dict[str, list[str]] = field(default_factory=dict)  # network -> "name: why"
+    hours_seen: float | None = None  # audio the source had trained on; None: not recorded
 
     def lines(self) -> list[str]:
         out = []
@@ -28,7 +34,8 @@ class WarmStartReport:
             loaded, skipped = self.loaded.get(net, []), self.skipped.get(net, [])
             out.append(f"{net}: {len(loaded)} tensors loaded from {self.source}, {len(skipped)} not")
             out += [f"  not loaded: {entry}" for entry in skipped]
-        return out
+        seen = "not recorded" if self.hours_seen is None else f"{self.hours_seen:.2f} hours"
+        return out + [f"audio {self.source} had trained on: {seen}"]
 
 
 def _sources(path: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -46,12 +53,32 @@ def _sources(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
+def hours_seen(path: str | Path) -> float | None:
+    """Hours of audio that a model, checkpoint or run folder had trained on, or ``None`` when unrecorded:
+    a model folder's ``training.json``; for a run (its latest checkpoint), one of its checkpoints or its
+    ``best/``, the run log's ``data/hours_seen`` at the checkpoint's step."""
+    path = Path(path)
+    if (path / "training.json").is_file():
+        return json.loads((path / "training.json").read_text()).get("hours_seen")
+    if (path / "model.safetensors").is_file():
+        return None
+    if path.name == "best" and (path.parent / "best.json").is_file():
+        run, step = path.parent, json.loads((path.parent / "best.json").read_text())["step"]
+    else:
+        ckpt = path if (m := re.match(r"^step_(\d+)$", path.name)) else latest_checkpoint(path)
+        if ckpt is None or not (m := re.match(r"^step_(\d+)$", ckpt.name)):
+            return None
+        run, step = ckpt.parent.parent, int(m.group(1))
+    rows = [r for r in run_summary(run)["rows"] if "data/hours_seen" in r and r["step"] <= step]
+    return float(rows[-1]["data/hours_seen"]) if rows else None
+
+
 def warm_start(path: str | Path, networks: dict[str, torch.nn.Module]) -> WarmStartReport:
     """Copy every matching tensor of ``path`` into ``networks`` (``{"generator": g, "critic": c}``)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: --init: no such model or run folder")
-    report = WarmStartReport(str(path))
+    report = WarmStartReport(str(path), hours_seen=hours_seen(path))
     sources = _sources(path)
     for net, module in networks.items():
         target = module.state_dict()

@@ -11,7 +11,8 @@ function of ``(seed, index)`` that on-the-fly training uses) into shards on disk
 Shards are written atomically and a stopped build resumes (finished shards are kept; a cache made from
 another data config is refused). :class:`CachedDataset` serves them to training: item ``i`` is segment
 ``perm_e[i mod N]`` of epoch ``e = i div N``, with ``perm_e`` a permutation seeded by ``(seed, e)``, so
-items stay a pure function of the index and resume stays exact. Shards are memory-mapped, so a cache
+items stay a pure function of the index and resume stays exact. ``data.identity_fraction`` of the items
+serve their clean segment as the input too (chosen at training time: the cache does not change). Shards are memory-mapped, so a cache
 larger than memory works and loader workers share the pages.
 """
 
@@ -31,7 +32,7 @@ from torch.utils.data import Dataset
 from ...checkpoint import atomic_write, atomic_write_text
 from ...config import to_dict
 from ...errors import DataError
-from .dataset import VALID_SEED_OFFSET, EnhancementDataset
+from .dataset import VALID_SEED_OFFSET, EnhancementDataset, is_identity
 
 META = "cache.json"
 SCALE = 32767.0
@@ -78,12 +79,14 @@ def build_cache(data, sample_rate: int, seed: int, out: str | Path, segments: in
     """
     if data.mode == "cached":
         raise DataError("a cache is made from an on-the-fly data config (mode clean, paired, ...), not a cached one")
+    if data.identity_fraction:
+        raise DataError("a cache holds damaged inputs only: set data.identity_fraction in the training config")
     if segments < 1 or validation < 0 or shard_size < 1 or workers < 1:
         raise DataError("segments, shard_size and workers must be >= 1 and validation >= 0")
     out = Path(out)
     meta = {"sample_rate": sample_rate, "segment_samples": int(round(data.segment_seconds * sample_rate)),
             "seed": seed, "segments": segments, "validation": validation, "shard_size": shard_size,
-            "data": to_dict(data)}
+            "data": {k: v for k, v in to_dict(data).items() if k != "identity_fraction"}}
     existing = out / META
     if existing.exists():
         old = json.loads(existing.read_text())
@@ -159,7 +162,8 @@ class CachedDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         j = int(self._permutation(index // self.count)[index % self.count])
         size = self.meta["shard_size"]
-        return self._tensors(self.shards[j // size][j % size])
+        degraded, clean = self._tensors(self.shards[j // size][j % size])
+        return (clean, clean) if is_identity(self.seed, index, self.cfg.identity_fraction) else (degraded, clean)
 
     def validation(self, n: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The first ``n`` (default all) validation segments."""

@@ -10,6 +10,10 @@ Modes (``DataConfig.mode``):
 - ``unpaired``: a folder of degraded speech and an unrelated folder of clean speech; the critic learns
   "clean" and the reconstruction ties each output to its own input.
 
+In every mode, ``identity_fraction`` of the training examples have their clean target as their input: a
+model that never sees undamaged speech takes every input for damaged and alters clean speech too (v2 at
+step 6,000, trained without any, took clean held-out speech from PESQ 4.64 to 4.15).
+
 Every example is a pure function of ``(seed, index)`` so a resumed run sees exactly the batches that an
 uninterrupted run would have seen, whatever the number of loader workers.
 """
@@ -50,6 +54,7 @@ class DataConfig:
     gain_db: list[float] = field(default_factory=lambda: [-18.0, 0.0])  # random level, re peak 0.9
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)  # a user's noise recordings, mixed in
+    identity_fraction: float = 0.0  # share of training examples whose input is their clean target
 
     def __post_init__(self) -> None:
         if self.mode not in ("synthetic", "clean", "paired", "unpaired", "cached"):
@@ -67,10 +72,17 @@ class DataConfig:
                               ("batch_size", self.batch_size >= 1, ">= 1"),
                               ("num_workers", self.num_workers >= 0, ">= 0"), ("min_rms", self.min_rms >= 0, ">= 0"),
                               ("synthetic_utterances", self.synthetic_utterances >= 1, ">= 1"),
+                              ("identity_fraction", 0 <= self.identity_fraction < 1, "in [0, 1)"),
                               ("gain_db", len(self.gain_db) == 2 and self.gain_db[0] <= self.gain_db[1],
                                "[low, high] with low <= high")):
             if not ok:
                 raise ValueError(f"{key} must be {rule}, got {getattr(self, key)!r}")
+
+
+def is_identity(seed: int, index: int, fraction: float) -> bool:
+    """Whether training example ``index`` is an identity example (its input is its clean target): a pure
+    function of ``(seed, index)``, drawn from its own stream so the other examples do not change."""
+    return fraction > 0 and np.random.default_rng([seed, index, 0x1D]).random() < fraction
 
 
 class EnhancementDataset(Dataset):
@@ -78,6 +90,7 @@ class EnhancementDataset(Dataset):
 
     def __init__(self, cfg: DataConfig, sample_rate: int, seed: int):
         self.cfg, self.sr, self.seed = cfg, sample_rate, seed
+        self.identity = cfg.identity_fraction  # 0 for validation examples: they are all damaged
         self.length = int(round(cfg.segment_seconds * sample_rate))
         self.report = CorpusReport()
         self.degradations = available(cfg.degrade.names)
@@ -108,7 +121,7 @@ class EnhancementDataset(Dataset):
         """``n`` validation examples: the same corpus, drawn from another seed stream than training's."""
         other = EnhancementDataset.__new__(EnhancementDataset)
         other.__dict__.update(self.__dict__)
-        other.seed = self.seed + VALID_SEED_OFFSET
+        other.seed, other.identity = self.seed + VALID_SEED_OFFSET, 0.0
         return [other[i] for i in range(n)]
 
     def _load_pairs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -153,7 +166,9 @@ class EnhancementDataset(Dataset):
         lo, hi = self.cfg.gain_db
         gain = 10 ** (rng.uniform(lo, hi) / 20) * 0.9 / max(float(np.abs(clean).max()), 1e-4)
         clean = clean * gain
-        if self.cfg.mode == "paired":
+        if is_identity(self.seed, index, self.identity):
+            degraded = clean
+        elif self.cfg.mode == "paired":
             degraded, _ = self._segment(self.degraded[k], rng, start)
             degraded = degraded * gain
         elif self.cfg.mode == "unpaired":
@@ -162,7 +177,7 @@ class EnhancementDataset(Dataset):
             degraded = degraded * 0.9 * 10 ** (rng.uniform(lo, hi) / 20) / max(float(np.abs(degraded).max()), 1e-4)
         else:
             degraded, _ = degrade(clean, self.sr, rng, self.cfg.degrade, names=self.degradations, speech=self.clean)
-        if self.noise:  # after the simulator: recorded noise on top of whatever damage it did
+        if self.noise and degraded is not clean:  # after the simulator: recorded noise on top of whatever damage it did
             degraded = np.clip(self.noise.apply(degraded, rng), -1, 1)
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(0)  # noqa: E731
         return as_t(degraded), as_t(clean)
