@@ -143,16 +143,53 @@ def test_mode_collapse_after_warmup_only():
     assert not events(trace(n, diversity__ratio=0.8, diversity__fake=0.8, diversity__real=1.0))
 
 
-def test_deep_plateau_compares_the_first_and_last_layer_groups():
-    groups = [f"grad/generator/layers.{i}" for i in range(12)]
-    stuck = {g: (1e-7 if i < 3 else 1.0) for i, g in enumerate(groups)}
-    assert plateau_ratio(stuck, 8) == pytest.approx(1e-7)
-    assert [(e.kind, e.step) for e in events(trace(8, **{k.replace("/", "__"): v for k, v in stuck.items()}))] == [
-        ("deep_plateau", EVERY * CFG.patience)]
+@pytest.mark.parametrize("net", ["generator", "critic"])
+def test_deep_plateau_compares_the_first_and_last_layer_groups(net):
+    groups = [f"grad/{net}/layers.{i}" for i in range(12)]
+    stuck = {g: (1e-5 if i < 3 else 1.0) for i, g in enumerate(groups)}  # first quarter 1e-5 of the last
+    assert plateau_ratio(stuck, 8, net) == pytest.approx(1e-5)
+    evs = events(trace(8, **{k.replace("/", "__"): v for k, v in stuck.items()}))
+    assert [(e.kind, e.step) for e in evs] == [("deep_plateau", EVERY * CFG.patience)]
+    label = "G" if net == "generator" else "D"
+    assert evs[0].evidence == {f"early_late_ratio_{label}": pytest.approx(1e-5), f"layer_groups_{label}": 12.0}
     healthy = {g: 10.0 ** (-i / 11) for i, g in enumerate(groups)}  # one decade from first to last: fine
     assert not events(trace(8, **{k.replace("/", "__"): v for k, v in healthy.items()}))
     shallow = dict(list(stuck.items())[:5])  # too few groups to call a plateau
-    assert plateau_ratio(shallow, 8) is None
+    assert plateau_ratio(shallow, 8, net) is None
+    assert not events(trace(8, **{k.replace("/", "__"): v for k, v in shallow.items()}))
+
+
+def test_deep_plateau_judges_each_network_alone():
+    """A healthy deep generator beside a plateaued deep critic fires (and names the critic); groups of the two
+    networks are never pooled into one quarter."""
+    g = {f"grad/generator/layers.{i}": 1.0 for i in range(12)}
+    d = {f"grad/critic/layers.{i}": (1e-5 if i < 3 else 1.0) for i in range(12)}
+    evs = events(trace(8, **{k.replace("/", "__"): v for k, v in {**g, **d}.items()}))
+    assert [e.kind for e in evs] == ["deep_plateau"] and "early_late_ratio_D" in evs[0].evidence
+    # 1e-5 in the generator's first 3 of 6 groups and the critic's 6 healthy ones: pooled they would be 12
+    # groups whose first quarter is stuck, but each network alone has too few to judge.
+    few_g = {f"grad/generator/layers.{i}": (1e-5 if i < 3 else 1.0) for i in range(6)}
+    few_d = {f"grad/critic/layers.{i}": 1.0 for i in range(6)}
+    assert not events(trace(8, **{k.replace("/", "__"): v for k, v in {**few_g, **few_d}.items()}))
+
+
+def test_deep_plateau_of_a_flat_deep_critic_is_seen_through_the_generator():
+    """A deep critic whose depth once cut its gradient (first quarter 1e-5 of the last in the first sample),
+    then settled to gradients of one tiny size everywhere: its ratio is back to 1, but the generator, whose
+    gradient crosses all of it, gets nothing. A critic as flat whose layers never showed the contrast (weight
+    clipping) is the vanishing-gradient detector's alone."""
+    layers = [f"grad__critic__layers.{i}" for i in range(12)]
+    dipped = lambda i, j: (1e-5 if j < 3 else 1.0) * 1e-3 if i == 0 else 1e-6  # noqa: E731
+    flat_g = {"grad__generator": 2e-7}
+    evs = events(trace(8, **flat_g, **{k: (lambda i, j=j: dipped(i, j)) for j, k in enumerate(layers)}))
+    assert [(e.kind, e.step) for e in evs] == [("vanishing_gradient", EVERY * CFG.patience),
+                                               ("deep_plateau", EVERY * CFG.patience)]
+    assert evs[1].evidence == {"grad_G": pytest.approx(2e-7), "lowest_early_late_ratio_D": pytest.approx(1e-5),
+                               "layer_groups_D": 12.0}
+    never = events(trace(8, **flat_g, **{k: 1e-6 for k in layers}))
+    assert kinds(never) == ["vanishing_gradient"]
+    learning = events(trace(8, grad__generator=0.1, **{k: (lambda i, j=j: dipped(i, j)) for j, k in enumerate(layers)}))
+    assert not learning  # one early dip while the generator learns is no plateau
 
 
 def test_oscillation_fires_on_swings_not_on_noise_or_trend():

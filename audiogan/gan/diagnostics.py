@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
 # How evidence reads in a message.
 LABELS = {"grad_G": "|grad G|", "peak_grad_G": "peak |grad G|", "loss_D": "D loss", "grad_D": "|grad D|",
           "weight_norm_D": "|weights D|", "weight_growth": "growth", "score_D": "|D score|",
-          "chance_loss_D": "chance D loss", "dominant_samples": "samples in a row", "diversity_ratio": "diversity fake/real", "diversity_fake": "fake",
-          "diversity_real": "real", "early_late_ratio": "|grad G| first/last layers", "layer_groups": "layer groups",
+          "chance_loss_D": "chance D loss", "dominant_samples": "samples in a row",
+          "diversity_ratio": "diversity fake/real", "diversity_fake": "fake", "diversity_real": "real",
+          "early_late_ratio_G": "|grad G| first/last layers", "layer_groups_G": "G layer groups",
+          "early_late_ratio_D": "|grad D| first/last layers", "layer_groups_D": "D layer groups",
+          "lowest_early_late_ratio_D": "lowest |grad D| first/last layers",
           "peak_power": "one frequency's share", "swing_loss_D": "D loss swing", "skipped_steps": "skipped steps",
           "non_finite_terms": "non-finite terms"}
 
