@@ -12,7 +12,7 @@ from audiogan.cli import app
 from audiogan.config import ConfigError
 from audiogan.gan.diagnostics import EVENTS_NAME, TRACE_NAME
 from audiogan.runs import run_dir
-from audiogan.stability_deep import DeepCritic, DeepGenerator, train_deep
+from audiogan.stability_deep import DeepCritic, PlainCritic, train_deep
 
 
 def test_every_pair_has_its_recipes_and_every_recipe_a_pair():
@@ -36,18 +36,39 @@ def test_unknown_failure_is_one_line(tmp_path):
     assert result.exit_code == 2 and "unknown failure 'nope'" in result.output
 
 
-def test_deep_generator_grows_from_the_identity():
+def test_plain_critic_grows_from_the_identity():
     torch.manual_seed(0)
-    g = DeepGenerator(2, 8, 4)
-    z = torch.randn(5, 2)
-    h0 = g.inp(z)
-    h2 = g.layers[1](g.layers[0](h0))
-    torch.testing.assert_close(g(z, depth=2), g.head(h2))
+    d = PlainCritic(8, 4)
+    x = torch.randn(5, 2)
+    h0 = d.inp(x)
+    h2 = d.layers[1](d.layers[0](h0))
+    score, features = d(x, depth=2)
+    torch.testing.assert_close(score, d.head(h2).squeeze(1))
+    torch.testing.assert_close(features[0], h2)
     # Layer 2 fading in at alpha 0.25 (one fading block): 0.75 * h2 + 0.25 * layer(h2).
-    torch.testing.assert_close(g(z, depth=3, alpha=0.25), g.head(0.75 * h2 + 0.25 * g.layers[2](h2)))
-    torch.testing.assert_close(g(z), g(z, depth=4))
-    g(z, depth=2).sum().backward()
-    assert g.layers[1][0].weight.grad is not None and g.layers[2][0].weight.grad is None  # not run, not trained
+    torch.testing.assert_close(d(x, depth=3, alpha=0.25)[0], d.head(0.75 * h2 + 0.25 * d.layers[2](h2)).squeeze(1))
+    torch.testing.assert_close(d(x)[0], d(x, depth=4)[0])
+    d(x, depth=2)[0].sum().backward()
+    assert d.layers[1][0].weight.grad is not None and d.layers[2][0].weight.grad is None  # not run, not trained
+    names = [n for n, _ in d.named_parameters()]
+    assert names[:2] == ["inp.0.weight", "inp.0.bias"] and names[-2:] == ["head.weight", "head.bias"]
+
+
+def test_full_depth_plain_critic_is_flat_in_its_input():
+    """64 plain layers: the input's share of the activations halves per layer against the biases', so the
+    score no longer depends on the input and the first layer's gradient is a vanishing fraction of the
+    last one's; 4 layers (where growth starts) still see it."""
+    torch.manual_seed(0)
+    d = PlainCritic(32, 64)
+    x = torch.randn(64, 2, requires_grad=True)
+    score, _ = d(x)
+    score.sum().backward()
+    deep_ratio = d.inp[0].weight.grad.norm() / d.head.weight.grad.norm()
+    assert score.std() < 1e-5 * score.abs().mean() and x.grad.norm() < 1e-4 and deep_ratio < 1e-4
+    x.grad = None
+    score, _ = d(x, depth=4)
+    score.sum().backward()
+    assert score.std() > 1e-3 and x.grad.norm() > 1e-2
 
 
 @pytest.mark.parametrize("norm", ["none", "spectral"])
@@ -108,13 +129,12 @@ def test_ablation_trains_what_is_missing_and_resumes(tmp_path, monkeypatch, inli
 
 
 def test_a_deep_run_writes_its_diagnostics_and_diagnose_reports_them(tmp_path):
-    """32 plain layers at full depth (the recipe's 48, narrower and fewer for speed): the deep plateau is there
-    from the first samples; diagnose prints it and draws the four plots."""
+    """The 64-layer plain critic at full depth (narrower, smaller generator and fewer iterations for speed):
+    the deep plateau is there from the first samples; diagnose prints it and draws the four plots."""
     recipe = tmp_path / "deep.yaml"
-    text = (stability.recipe_dir() / "d-deep-generator.yaml").read_text()
-    for old, new in (("iterations: 600", "iterations: 50"), ("critic_hidden: 128", "critic_hidden: 16"),
-                     ("generator_layers: 48, generator_width: 32", "generator_layers: 32, generator_width: 8"),
-                     ("batch_size: 64", "batch_size: 16")):
+    text = (stability.recipe_dir() / "d-deep-critic.yaml").read_text()
+    for old, new in (("iterations: 2400", "iterations: 50"), ("generator_hidden: 64", "generator_hidden: 16"),
+                     ("critic_width: 32", "critic_width: 16"), ("batch_size: 64", "batch_size: 16")):
         assert old in text
         text = text.replace(old, new)
     recipe.write_text(text)
@@ -123,7 +143,7 @@ def test_a_deep_run_writes_its_diagnostics_and_diagnose_reports_them(tmp_path):
     assert (tmp_path / "run" / TRACE_NAME).exists() and (tmp_path / "run" / EVENTS_NAME).exists()
     result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
-    assert "deep plateau: 1 event(s), first: deep plateau at step 50" in result.output
+    assert "deep plateau: 1 event(s), first: deep plateau at step 50 (|grad D| first/last layers" in result.output
     for name in ("losses.png", "score_gap.png", "grad_heatmap.png", "diversity.png"):
         assert (tmp_path / "run" / "plots" / name).stat().st_size > 1000
 
