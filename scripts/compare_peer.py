@@ -10,12 +10,16 @@ back to the set's 16 kHz. Its runtime is single-threaded; audiogan runs on ``--t
 
 Writes OUT/dfn3/ and OUT/audiogan/ (the enhanced trees), OUT/table.md (the evaluation of both against the
 input, per family and overall) and OUT/speed.md (x real time of each on this machine, same files).
+``--extra NAME=FOLDER`` (repeatable) evaluates more enhanced trees of the same set in the same table. A
+system whose tree is complete and whose timing is in OUT/speed.json is not run again, so a second call with
+another ``--extra`` costs only the evaluation (``--enhance-only`` runs the two systems and stops).
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import time
 from pathlib import Path
 
@@ -110,16 +114,30 @@ def main() -> None:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--model", default=None, help="audiogan model folder or shipped name (default: the default)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=FOLDER",
+                    help="another enhanced tree of the same set to evaluate beside them (repeatable)")
+    ap.add_argument("--enhance-only", action="store_true", help="run the two systems, do not evaluate yet")
     args = ap.parse_args()
+    extra = dict(item.split("=", 1) for item in args.extra)
     from audiogan.audio.data.files import list_audio
     from audiogan.audio.evaluate.report import evaluate_folders, format_evaluation
 
     degraded = args.set / "degraded"
     files = list_audio([str(degraded)])
-    speed = {"dfn3": run_dfn3(files, degraded, args.out / "dfn3"),
-             "audiogan": run_audiogan(files, degraded, args.out / "audiogan", args.model, args.threads)}
+    timed = args.out / "speed.json"
+    speed = json.loads(timed.read_text()) if timed.exists() else {}
+    runners = {"dfn3": lambda: run_dfn3(files, degraded, args.out / "dfn3"),
+               "audiogan": lambda: run_audiogan(files, degraded, args.out / "audiogan", args.model, args.threads)}
+    for name, run in runners.items():
+        done = all((args.out / name / f.relative_to(degraded)).exists() for f in files)
+        if not (done and name in speed):
+            speed[name] = run()
+            args.out.mkdir(parents=True, exist_ok=True)
+            timed.write_text(json.dumps(speed))
+    if args.enhance_only:
+        return
     ev = evaluate_folders(args.set / "clean", {"input": degraded, "audiogan": args.out / "audiogan",
-                                               "dfn3": args.out / "dfn3"})
+                                               "dfn3": args.out / "dfn3", **{k: Path(v) for k, v in extra.items()}})
     table = format_evaluation(ev)
     lines = ["| system | audio s | wall s | x real time | threads |", "|---|---|---|---|---|"]
     for name, (audio, wall) in speed.items():

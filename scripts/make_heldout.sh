@@ -4,11 +4,13 @@
 #
 #   scripts/make_heldout.sh OUT [N_TTS] [N_HUMAN]          default: data/eval/heldout, 20 and 20
 #
-# - N_TTS utterances rendered with the eval split's voices and sentences (flite slt/kal, espeak-ng variants);
+# - N_TTS utterances rendered with the eval split's voices and sentences (flite slt, espeak-ng variants; flite
+#   kal renders at 8 kHz and is left out: its clean speech is band-limited);
 # - N_HUMAN real recordings of a voice and languages never trained on: Debian's asterisk-core-sounds-en-g722
 #   and -es-g722 (fetched with `apt-get download` into OUT/debs and unpacked there: nothing is installed),
 #   the first N_HUMAN / 2 files of each language, in name order, between 3 and 8 seconds long.
-# Needs: apt-get install flite espeak-ng codec2 opus-tools lame ffmpeg; audiogan on PATH (or AUDIOGAN=...).
+# Needs: apt-get install flite espeak-ng codec2 opus-tools lame ffmpeg; audiogan on PATH (or AUDIOGAN=...) and a
+# python3 with numpy and soundfile (put the venv first on PATH: PATH=.venv/bin:$PATH).
 set -euo pipefail
 out="${1:-data/eval/heldout}"
 n_tts="${2:-20}"
@@ -17,14 +19,33 @@ audiogan="${AUDIOGAN:-audiogan}"
 mkdir -p "$out"/debs "$out"/pool
 out="$(cd "$out" && pwd)"
 
-# 1. TTS of the eval split: render a little more than needed, keep the first N_TTS files by name.
-"$audiogan" corpus make --out "$out/tts" --minutes "$(python3 -c "print(max(1.0, $n_tts * 0.08))")" --split eval
-mkdir -p "$out/pool/tts"
-find "$out/tts" -name '*.wav' | sort | head -n "$n_tts" | while read -r f; do
-    rel="${f#"$out/tts/"}"
-    mkdir -p "$out/pool/tts/$(dirname "$rel")"
-    cp "$f" "$out/pool/tts/$rel"
-done
+# 1. TTS of the eval split: render a little more than needed, then take N_TTS files round-robin over the voices
+#    whose clean speech is full-band. A voice that renders below 16 kHz (flite's kal, at 8 kHz) is no clean
+#    reference: its top band is empty, so a model that restores a cut band is scored down for it.
+"$audiogan" corpus make --out "$out/tts" --minutes "$(python3 -c "print(max(1.0, $n_tts * 0.12))")" --split eval
+python3 - "$out/tts" "$out/pool/tts" "$n_tts" <<'EOF'
+import shutil, sys
+from pathlib import Path
+import numpy as np, soundfile as sf
+src, dst, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+voices = {}
+for voice in sorted(d for d in src.iterdir() if d.is_dir()):
+    files = sorted(voice.glob("*.wav"))
+    x, sr = sf.read(files[0])
+    power = np.abs(np.fft.rfft(x)) ** 2
+    top = power[np.fft.rfftfreq(len(x), 1 / sr) > 4500].sum() / power.sum()
+    if top < 1e-5:
+        print(f"{voice.name}: left out, nothing above 4.5 kHz (band-limited clean speech)")
+        continue
+    voices[voice.name] = files
+picked = [f for group in zip(*voices.values()) for f in group][:n]
+for f in picked:
+    (dst / f.parent.name).mkdir(parents=True, exist_ok=True)
+    shutil.copy(f, dst / f.parent.name / f.name)
+print(f"{dst}: {len(picked)} files of {len(voices)} voices")
+if len(picked) < n:
+    sys.exit(f"only {len(picked)} full-band TTS files rendered; raise the minutes")
+EOF
 
 # 2. Human recordings in English and Spanish (never trained on: training uses the it/ru packages).
 (cd "$out/debs" && apt-get download asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 >/dev/null)

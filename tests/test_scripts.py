@@ -75,3 +75,44 @@ def test_shell_scripts_parse(name):
     import subprocess
 
     assert subprocess.run(["bash", "-n", str(SCRIPTS / name)], capture_output=True).returncode == 0
+
+
+def test_compare_peer_runs_each_system_once_and_evaluates_extra_trees(tmp_path, monkeypatch):
+    """A second call reuses complete trees and their timings, and puts ``--extra`` trees in the same table."""
+    import shutil
+    import sys
+
+    import soundfile as sf
+
+    import audiogan.audio.evaluate.report as report
+
+    peer = _load("compare_peer")
+    for sub in ("clean", "degraded/noise"):
+        (tmp_path / "set" / sub).mkdir(parents=True)
+        sf.write(tmp_path / "set" / sub / "a.wav", np.zeros(1600, dtype=np.float32), 16000)
+    runs = []
+
+    def fake(name):
+        def run(files, root, out, *args):
+            runs.append(name)
+            for f in files:
+                (out / f.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, out / f.relative_to(root))
+            return 0.1, 0.01
+        return run
+
+    monkeypatch.setattr(peer, "run_dfn3", fake("dfn3"))
+    monkeypatch.setattr(peer, "run_audiogan", fake("audiogan"))
+    seen = {}
+    monkeypatch.setattr(report, "evaluate_folders", lambda clean, systems: seen.update(systems) or {})
+    monkeypatch.setattr(report, "format_evaluation", lambda ev: "table\n")
+    out = tmp_path / "out"
+    argv = ["compare_peer.py", "--set", str(tmp_path / "set"), "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv + ["--enhance-only"])
+    peer.main()
+    assert runs == ["dfn3", "audiogan"] and not seen and not (out / "table.md").exists()
+    monkeypatch.setattr(sys, "argv", argv + ["--extra", f"v2={tmp_path / 'v2'}"])
+    peer.main()
+    assert runs == ["dfn3", "audiogan"]  # not run again
+    assert set(seen) == {"input", "audiogan", "dfn3", "v2"} and seen["v2"] == tmp_path / "v2"
+    assert "x real time" in (out / "speed.md").read_text() and (out / "table.md").read_text() == "table\n"
