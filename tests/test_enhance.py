@@ -163,14 +163,19 @@ def test_folder_mirrors_reports_survives_and_resumes(tmp_path, model_dir, speech
     sf.write(src / "one.wav", speech, SR)
     sf.write(src / "a" / "b" / "two.flac", speech[:5000], 22050)
     (src / "a" / "bad.wav").write_text("junk" * 50)
+    sf.write(src / "dc.wav", speech * 0.5 + 0.3, SR)  # a DC offset: noted in its row, counted in the summary
     res = _cli("enhance", src, "-o", dst, "--model", model_dir, "--workers", "2")
     assert res.exit_code == 2 and "failed a/bad.wav" in res.output  # bad inputs: 2, as for one file
     assert "error: 1" not in res.output  # the exit code is not reported as an error of its own
     assert (dst / "one.wav").exists() and (dst / "a" / "b" / "two.flac").exists()
     report = (dst / REPORT_NAME).read_text().splitlines()
-    assert report[0] == "path\tstatus\tdetail" and len(report) == 4
+    assert report[0] == "path\tstatus\tdetail" and len(report) == 5
     rows = {line.split("\t")[0]: line.split("\t")[1] for line in report[1:]}
-    assert rows == {"one.wav": "ok", "a/b/two.flac": "ok", "a/bad.wav": "failed"}
+    assert rows == {"one.wav": "ok", "a/b/two.flac": "ok", "a/bad.wav": "failed", "dc.wav": "ok"}
+    details = {line.split("\t")[0]: line.split("\t")[2] for line in report[1:]}
+    assert details["dc.wav"].startswith("removed a DC offset") and details["one.wav"] == ""
+    assert "3 enhanced (1 with a DC offset or drift removed: see the report)" in res.output
+    assert "dc.wav: removed" not in res.output  # no warning per file
     stamp = os.stat(dst / "one.wav").st_mtime_ns
     again = enhance_folder(Enhancer.from_pretrained(model_dir), src, dst)
     assert again.rows["one.wav"][0] == "skipped" and os.stat(dst / "one.wav").st_mtime_ns == stamp

@@ -54,7 +54,10 @@ class FolderReport:
         return buf.getvalue()
 
     def summary(self) -> str:
-        return f"{self.count('ok')} enhanced, {self.count('skipped')} already done, {self.count('failed')} failed"
+        noted = sum(1 for s, d in self.rows.values() if s == "ok" and d)
+        drift = f" ({noted} with a DC offset or drift removed: see the report)" if noted else ""
+        return (f"{self.count('ok')} enhanced{drift}, {self.count('skipped')} already done, "
+                f"{self.count('failed')} failed")
 
 
 def _system_detail(err: OSError) -> str:
@@ -72,8 +75,9 @@ def enhance_one(enhancer: Enhancer, source: Path, dest: Path, rel: Path,
         return "skipped", "output exists", None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        enhance_file(enhancer, source / rel, out, batch_size=batch_size)
-        return "ok", "", None
+        notes: list[str] = []
+        enhance_file(enhancer, source / rel, out, batch_size=batch_size, notes=notes)
+        return "ok", "; ".join(notes), None
     except UserError as err:
         return "failed", first_line(err), "input"
     except OSError as err:

@@ -52,7 +52,7 @@ def _peaks(source: Path, info: AudioInfo, seg: int, pad: int) -> tuple[np.ndarra
 
 
 def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, batch_size: int = 4,
-                 segment_seconds: float = 30.0, pad_seconds: float = 1.0) -> Path:
+                 segment_seconds: float = 30.0, pad_seconds: float = 1.0, notes: list[str] | None = None) -> Path:
     """Enhance one file into ``output``, keeping rate, channels, format and subtype, at constant memory.
 
     The file is read twice in segments of ``segment_seconds``: first for the peaks of its audio band and
@@ -64,7 +64,9 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
     (a 30 s segment holds 4 chunks of the shipped model: a larger batch would never fill); on CPU larger
     batches gain nothing, and the segments keep their size.
     The output goes to a temporary file renamed at the end: a failure never leaves a partial file or
-    destroys an existing one. An output path equal to the input is refused.
+    destroys an existing one. An output path equal to the input is refused. A removed DC offset or drift
+    within 20 dB of the audio's peak is logged as a warning, or appended to ``notes`` when given (a folder
+    run counts them in its summary instead of warning once per file).
 
     Raises:
         AudioError: the input is not usable audio (the message names it) or the output is a folder.
@@ -93,7 +95,10 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
     pad = math.ceil(pad_seconds * sr / unit) * unit
     band_peak, drift_peak = _peaks(source, info, seg, pad)
     if note := drift_note(band_peak, drift_peak):
-        log.warning(f"{source}: {note}")
+        if notes is None:
+            log.warning(f"{source}: {note}")
+        else:
+            notes.append(note)
 
     def write(tmp: Path) -> None:
         with sf.SoundFile(str(source)) as fin, sound_writer(tmp, output, sr, info.channels, info.subtype,
