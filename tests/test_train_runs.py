@@ -261,8 +261,9 @@ def test_band_limited_voice_warns_at_render_time(tmp_path, monkeypatch, caplog):
 
     monkeypatch.setattr(render, "renderers", lambda split: [render.Renderer("flite:kal", eight_khz)])
     with caplog.at_level(logging.WARNING):
-        render.make_corpus(tmp_path, minutes=0.05, sample_rate=16000)
+        render.make_corpus(tmp_path, minutes=0.05, sample_rate=16000, split="eval")
     assert caplog.text.count("flite:kal renders at 8000 Hz") == 1 and "nothing above 4 kHz" in caplog.text
+    assert "(eval split)" in caplog.text
 
 
 def test_numbers_in_the_gan_core_configs():

@@ -139,7 +139,8 @@ def make_corpus(out: str | Path, minutes: float, sample_rate: int = 16000, split
             if rendered_rate < sample_rate and voice.name not in band_limited:
                 band_limited.add(voice.name)
                 log.warning(f"{voice.name} renders at {rendered_rate} Hz: its clean speech in {dest.parent} holds "
-                            f"nothing above {rendered_rate / 2000:g} kHz (band-limited training data)")
+                            f"nothing above {rendered_rate / 2000:g} kHz: band-limited clean speech, no reference for a "
+                            f"full-band model ({split} split)")
             dest.parent.mkdir(parents=True, exist_ok=True)
             write_audio(dest, peak_normalize(x), sample_rate, subtype="PCM_16")
             (dest.with_suffix(".txt")).write_text(text + "\n")
