@@ -103,8 +103,11 @@ class SpectralPhaseGenerator(nn.Module):
 
     def spectrum(self, spec: Tensor, depth: int | None = None, alpha: float = 1.0, fade_blocks: int = 1) -> Tensor:
         """The enhanced complex spectrum for the input spectrum ``spec (B, F, N)``."""
-        magnitude = (spec.real.square() + spec.imag.square() + 1e-12).sqrt()
-        cos, sin = spec.real / magnitude, spec.imag / magnitude
+        # Contiguous copies first: arithmetic on the strided views ``spec.real``/``spec.imag`` ran about 20x
+        # slower on CPU, which made these element-wise steps as costly as the whole conv body.
+        re, im = (part.contiguous() for part in torch.view_as_real(spec).unbind(-1))
+        magnitude = (re.square() + im.square() + 1e-12).sqrt()
+        cos, sin = re / magnitude, im / magnitude
         features = torch.cat([magnitude.pow(COMPRESS), cos, sin], dim=1)
         h = self.act(self.body(self.to_body(features), depth, alpha, fade_blocks))
         mask = self.cfg.max_gain * torch.sigmoid(self.to_mask(h) + self.gain_offset)
