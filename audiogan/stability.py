@@ -55,7 +55,7 @@ PAIRS = (
          ("vanishing_gradient", "exploding_gradient")),
     Pair("32-block critic, no normalisation", "deep", "ring", "c-deep-critic", ("c-spectral-norm-l2",),
          ("divergence",)),
-    Pair("48-layer critic at full depth", "deep", "ring", "d-deep-critic", ("d-growth", "d-fargan"),
+    Pair("64-layer plain critic at full depth", "deep", "ring", "d-deep-critic", ("d-growth", "d-fargan"),
          ("deep_plateau",)),
     Pair("minimax BCE on the ring", "toy", "ring", "e-minimax-ring", ("e-minibatch", "e-unrolled", "e-diversity"),
          ("mode_collapse",)),
