@@ -12,7 +12,8 @@ Writes OUT/dfn3/ and OUT/audiogan/ (the enhanced trees), OUT/table.md (the evalu
 input, per family and overall) and OUT/speed.md (x real time of each on this machine, same files).
 ``--extra NAME=FOLDER`` (repeatable) evaluates more enhanced trees of the same set in the same table. A
 system whose tree is complete and whose timing is in OUT/speed.json is not run again, so a second call with
-another ``--extra`` costs only the evaluation (``--enhance-only`` runs the two systems and stops).
+another ``--extra`` costs only the evaluation of its files (scores are kept in OUT/scores.jsonl);
+``--enhance-only`` runs the two systems and stops.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def main() -> None:
     if args.enhance_only:
         return
     ev = evaluate_folders(args.set / "clean", {"input": degraded, "audiogan": args.out / "audiogan",
-                                               "dfn3": args.out / "dfn3", **{k: Path(v) for k, v in extra.items()}})
+                                               "dfn3": args.out / "dfn3", **{k: Path(v) for k, v in extra.items()}},
+                          cache=args.out / "scores.jsonl")
     table = format_evaluation(ev)
     lines = ["| system | audio s | wall s | x real time | threads |", "|---|---|---|---|---|"]
     for name, (audio, wall) in speed.items():

@@ -98,9 +98,11 @@ def test_evaluate_folders_groups_tables_and_cli(tmp_path, ref, monkeypatch):
     text = format_evaluation(ev)
     assert "| noise | 2 | enhanced |" in text and "(+" in text and "| all | 2 | input |" in text
     res = CliRunner().invoke(app, ["evaluate", "--clean", str(clean), "--test", str(test), "--enhanced", str(enh),
-                                   "--plot", str(tmp_path / "plots"), "--json", str(tmp_path / "ev.json")])
+                                   "--plot", str(tmp_path / "plots"), "--json", str(tmp_path / "ev.json"),
+                                   "--cache", str(tmp_path / "scores.jsonl")])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "ev.json").read_text())["counts"] == {"noise": 2, "all": 2}
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 4
     assert sorted(p.name for p in (tmp_path / "plots").rglob("*.png")) == ["u0.png", "u1.png"]
 
 
@@ -117,3 +119,29 @@ def test_evaluate_folders_with_the_real_measures(tmp_path, ref):
                                    "--plot", str(tmp_path / "plots"), "--json", str(tmp_path / "ev.json")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "plots" / "noise" / "u0.png").exists() and (tmp_path / "ev.json").exists()
+
+
+def test_score_cache_scores_each_file_once_by_content(tmp_path, ref, monkeypatch):
+    """A second evaluation with a cache scores only what changed (a rewritten file), gives the same table,
+    and ignores a line cut short by an interrupted run."""
+    import audiogan.audio.evaluate.report as report
+
+    calls = []
+
+    def counting(x, r):
+        calls.append(1)
+        return cheap_measure(x, r)
+
+    monkeypatch.setattr(report, "measure", counting)
+    clean, test, enh = _folders(tmp_path, ref)
+    cache = tmp_path / "scores.jsonl"
+    first = evaluate_folders(clean, {"input": test, "enhanced": enh}, cache=cache)
+    assert len(calls) == 4 and len(cache.read_text().splitlines()) == 4
+    with open(cache, "a") as f:
+        f.write('{"key": "cut sh')
+    again = evaluate_folders(clean, {"input": test, "enhanced": enh}, cache=cache)
+    assert len(calls) == 4 and again.table == first.table
+    sf.write(enh / "noise" / "u1.wav", ref, 16000)  # new content: scored again
+    changed = evaluate_folders(clean, {"input": test, "enhanced": enh}, cache=cache)
+    assert len(calls) == 5 and changed.table["all"]["enhanced"] != first.table["all"]["enhanced"]
+    assert changed.table["all"]["input"] == first.table["all"]["input"]

@@ -104,7 +104,7 @@ def test_compare_peer_runs_each_system_once_and_evaluates_extra_trees(tmp_path, 
     monkeypatch.setattr(peer, "run_dfn3", fake("dfn3"))
     monkeypatch.setattr(peer, "run_audiogan", fake("audiogan"))
     seen = {}
-    monkeypatch.setattr(report, "evaluate_folders", lambda clean, systems: seen.update(systems) or {})
+    monkeypatch.setattr(report, "evaluate_folders", lambda clean, systems, cache: seen.update(systems) or {})
     monkeypatch.setattr(report, "format_evaluation", lambda ev: "table\n")
     out = tmp_path / "out"
     argv = ["compare_peer.py", "--set", str(tmp_path / "set"), "--out", str(out)]

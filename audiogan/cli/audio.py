@@ -183,6 +183,8 @@ def evaluate(
     extra: Optional[list[str]] = typer.Option(None, help="more systems to compare, as NAME=FOLDER"),
     plot: Optional[Path] = typer.Option(None, help="write spectrogram comparisons (PNG) here"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the table as JSON"),
+    cache: Optional[Path] = typer.Option(None, help="a file of earlier scores (JSON lines): files scored before, "
+                                                    "byte for byte against the same reference, are not scored again"),
 ) -> None:
     """Tabulate PESQ (wideband), STOI, SI-SDR, log-spectral distance and DNSMOS (when speechmos is
     installed) for the input and the enhanced output, with deltas, per group and overall.
@@ -209,7 +211,7 @@ def evaluate(
                 raise UserError(f"{folder}: not a folder ({name})")
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("scoring", total=None)
-            ev = evaluate_folders(clean, systems, plot_dir=plot,
+            ev = evaluate_folders(clean, systems, plot_dir=plot, cache=cache,
                                   progress=lambda i, n: bar.update(task, completed=i, total=n))
         if json_out:
             atomic_write_text(json_out, ev.to_json())

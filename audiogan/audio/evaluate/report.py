@@ -1,8 +1,14 @@
 """A folder-level evaluation: every system's files scored against the clean references, tabulated per
-degradation family (the first folder level) and overall, with deltas against the input."""
+degradation family (the first folder level) and overall, with deltas against the input.
+
+Scoring is the slow part (DNSMOS, PESQ: about 2 s a file on one busy core), and the same inputs and
+baselines are scored again each time a new system joins a comparison. A :class:`ScoreCache` keeps every
+file's scores under the content of the scored file and of its reference, so only new files are scored.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +36,61 @@ class Evaluation:
         return json.dumps({"table": self.table, "counts": self.counts, "failures": self.failures}, indent=2)
 
 
+class ScoreCache:
+    """Scores of earlier evaluations in a JSON-lines file, keyed by the SHA-256 of the scored file's bytes,
+    of its reference's bytes and the names of the measures this install computes (DNSMOS needs speechmos),
+    so a changed file, reference or install is scored again. New scores are appended as they come; a line
+    cut short by an interrupted run is ignored."""
+
+    def __init__(self, path: Path):
+        self.path, self.scores = Path(path), {}
+        for line in self.path.read_text().splitlines() if self.path.is_file() else []:
+            try:
+                row = json.loads(line)
+                self.scores[row["key"]] = row["scores"]
+            except (ValueError, KeyError, TypeError):
+                continue
+
+    @staticmethod
+    def key(scored: Path, reference: Path, measures: str) -> str:
+        digest = lambda p: hashlib.sha256(Path(p).read_bytes()).hexdigest()  # noqa: E731
+        return f"{measures}:{digest(scored)}:{digest(reference)}"
+
+    def get(self, key: str) -> dict[str, float] | None:
+        return self.scores.get(key)
+
+    def put(self, key: str, scores: dict[str, float]) -> None:
+        self.scores[key] = scores
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"key": key, "scores": scores}) + "\n")
+
+
+def _measures() -> str:
+    """The measures this install computes, for a cache key."""
+    try:
+        import speechmos  # noqa: F401
+        return "pesq,stoi,si_sdr,lsd,dnsmos"
+    except ImportError:
+        return "pesq,stoi,si_sdr,lsd"
+
+
 def evaluate_folders(clean: Path, systems: dict[str, Path], by_group: bool = True,
-                     plot_dir: Path | None = None, progress: Callable[[int, int], None] | None = None) -> Evaluation:
+                     plot_dir: Path | None = None, progress: Callable[[int, int], None] | None = None,
+                     cache: Path | None = None) -> Evaluation:
     """Score every file of each system folder against the clean file of the same name.
 
     A system folder may hold group sub-folders (``noise/x.wav``) whose files match ``clean/x.wav``;
     results are then reported per group and for ``all``. Only files that every system scored count, so
     the systems are compared on the same files; the others are listed in ``failures`` with the reason.
 
+    ``cache``: a :class:`ScoreCache` file; files scored before (same bytes, same reference) are not
+    scored again.
+
     Raises:
         DataError: no file was scored by every system (an empty or wrong ``--enhanced`` folder).
     """
+    store, measures = (ScoreCache(cache), _measures()) if cache is not None else (None, "")
     first = next(iter(systems.values()))
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
     if not files:
@@ -55,10 +105,16 @@ def evaluate_folders(clean: Path, systems: dict[str, Path], by_group: bool = Tru
             signals = {name: load_mono(folder / rel, EVAL_RATE) for name, folder in systems.items()}
             measured = {}
             for name, x in signals.items():
+                key = store.key(systems[name] / rel, clean / ref_rel, measures) if store else ""
+                if store and (known := store.get(key)) is not None:
+                    measured[name] = known
+                    continue
                 try:
                     measured[name] = measure(x, ref)
                 except Exception as err:
                     raise RuntimeError(f"{name}: {first_line(err)}") from None
+                if store:
+                    store.put(key, measured[name])
         except Exception as err:  # one bad file must not end the evaluation
             failures[str(rel)] = first_line(err)
             measured = {}
