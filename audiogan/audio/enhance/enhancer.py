@@ -81,7 +81,9 @@ class EnhancerConfig(pydantic.BaseModel):
     name: str = "audiogan"
     sample_rate: pydantic.PositiveInt = 16000
     generator: GeneratorConfig = field(default_factory=SpectralGainConfig)
-    chunk_seconds: pydantic.PositiveFloat = 8.0  # samples per chunk at the model rate = chunk_seconds * sample_rate
+    # Samples per chunk at the model rate = chunk_seconds * sample_rate. 16 s: v2 (1 s of context each side)
+    # ran 60 s of audio 30 % faster on one thread than in 8 s chunks (77-87x against 61-63x real time).
+    chunk_seconds: pydantic.PositiveFloat = 16.0
 
 
 @functools.lru_cache(maxsize=8)
