@@ -78,7 +78,7 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     assert "generator: " in text and ", 0 not" in text and "critic: " in text
     # It counts the audio its source had seen (at the source's latest checkpoint, step 4) in its own log,
     # its model's card and the model's training.json, which a warm start from that model reads in turn.
-    from audiogan.audio.warm_start import hours_seen
+    from audiogan.audio.warm_start import seen_before
 
     hour = 2 * 0.5 / 3600  # one iteration's batch
     recorded = json.loads((tmp_path / "warm" / "warm_start.json").read_text())["hours_seen"]
@@ -87,9 +87,13 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     assert warm_rows[-1]["data/hours_seen"] == pytest.approx(5 * hour, rel=1e-3)
     model = export_model(tmp_path / "warm", tmp_path / "warm-model")
     assert "of those hours were seen before this run, by" in (model / "README.md").read_text()
-    assert hours_seen(model) == pytest.approx(5 * hour, rel=1e-3)
-    assert hours_seen(tmp_path / "run" / "best") == pytest.approx(best["step"] * hour, rel=1e-3)
-    assert hours_seen(tmp_path / "run" / "checkpoints" / "step_00000002") == pytest.approx(2 * hour, rel=1e-3)
+    assert "(its warm start) in 4 iterations, " in (model / "README.md").read_text()
+    assert seen_before(model)["hours_seen"] == pytest.approx(5 * hour, rel=1e-3)
+    assert seen_before(model)["iterations"] == 1
+    assert seen_before(tmp_path / "run" / "best")["hours_seen"] == pytest.approx(best["step"] * hour, rel=1e-3)
+    at_2 = seen_before(tmp_path / "run" / "checkpoints" / "step_00000002")
+    assert at_2["hours_seen"] == pytest.approx(2 * hour, rel=1e-3) and at_2["iterations"] == 2 and at_2["wall_h"] > 0
+    assert json.loads((model / "training.json").read_text())["warm_start"]["iterations"] == 4
 
 
 def test_selection_weighs_damaged_and_clean_inputs_as_training_mixes_them():

@@ -141,7 +141,9 @@ def _seen_numbers(run: Path, step: int) -> dict:
     """``{iterations, hours_seen, wall_h}`` at ``step`` from the run's log (None where not logged)."""
     rows = [r for r in run_summary(run)["rows"] if r["step"] <= step]
     last = lambda key: next((r[key] for r in reversed(rows) if key in r), None)  # noqa: E731
-    return {"iterations": step, "hours_seen": last("data/hours_seen"), "wall_h": last("time/wall_h")}
+    warm = run / "warm_start.json"
+    return {"iterations": step, "hours_seen": last("data/hours_seen"), "wall_h": last("time/wall_h"),
+            "warm_start": json.loads(warm.read_text()) if warm.exists() else None}
 
 
 def _seen(run: Path, step: int, train_cfg: AudioTrainConfig, best: bool) -> str:
@@ -158,9 +160,14 @@ def _seen(run: Path, step: int, train_cfg: AudioTrainConfig, best: bool) -> str:
         wall = (f"{r['time/wall_h']:.1f} hours of wall time{since}" if "time/wall_h" in r
                 else "wall time not recorded")
         warm = json.loads((run / "warm_start.json").read_text()) if (run / "warm_start.json").exists() else None
-        before = (f"; {warm['hours_seen']:.1f} of those hours were seen before this run, by {warm['source']} "
-                  "(its warm start)" if warm and warm.get("hours_seen") is not None else
-                  f"; warm-started from {warm['source']}, whose hours were not recorded" if warm else "")
+        before = ""
+        if warm and warm.get("hours_seen") is not None:
+            more = (f" in {warm['iterations']} iterations" if warm.get("iterations") is not None else "") + (
+                f", {warm['wall_h']:.1f} hours of wall time" if warm.get("wall_h") is not None else "")
+            before = (f"; {warm['hours_seen']:.1f} of those hours were seen before this run, by {warm['source']} "
+                      f"(its warm start){more}")
+        elif warm:
+            before = f"; warm-started from {warm['source']}, whose hours were not recorded"
         text = (f"- Seen: {r['data/hours_seen']:.1f} hours of audio (the generator's batches) in {step} iterations, "
                 f"{wall}{before}.")
     if best and (run / f"{BEST}.json").exists():

@@ -281,7 +281,7 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
     trainer, warm, learner = build_trainer(cfg, dev, init if not resume else None)
     if warm is not None and world.is_main:
         atomic_write_text(run / "warm_start.txt", "\n".join(warm.lines()) + "\n")
-        atomic_write_text(run / "warm_start.json", json.dumps({"source": warm.source, "hours_seen": warm.hours_seen}))
+        atomic_write_text(run / "warm_start.json", json.dumps({"source": warm.source, **warm.seen}))
         for line in warm.lines():
             log.info("warm start: %s", line)
     wall_before = 0.0  # wall time of the run's earlier sessions

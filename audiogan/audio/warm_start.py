@@ -26,7 +26,7 @@ class WarmStartReport:
     source: str
     loaded: dict[str, list[str]] = field(default_factory=dict)  # network -> tensor names loaded
     skipped: dict[str, list[str]] = field(default_factory=dict)  # network -> "name: why"
-    hours_seen: float | None = None  # audio the source had trained on; None: not recorded
+    seen: dict = field(default_factory=dict)  # the source's hours_seen, iterations, wall_h (None: not recorded)
 
     def lines(self) -> list[str]:
         out = []
@@ -34,7 +34,8 @@ class WarmStartReport:
             loaded, skipped = self.loaded.get(net, []), self.skipped.get(net, [])
             out.append(f"{net}: {len(loaded)} tensors loaded from {self.source}, {len(skipped)} not")
             out += [f"  not loaded: {entry}" for entry in skipped]
-        seen = "not recorded" if self.hours_seen is None else f"{self.hours_seen:.2f} hours"
+        hours = self.seen.get("hours_seen")
+        seen = "not recorded" if hours is None else f"{hours:.2f} hours"
         return out + [f"audio {self.source} had trained on: {seen}"]
 
 
@@ -53,24 +54,27 @@ def _sources(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
-def hours_seen(path: str | Path) -> float | None:
-    """Hours of audio that a model, checkpoint or run folder had trained on, or ``None`` when unrecorded:
-    a model folder's ``training.json``; for a run (its latest checkpoint), one of its checkpoints or its
-    ``best/``, the run log's ``data/hours_seen`` at the checkpoint's step."""
-    path = Path(path)
+def seen_before(path: str | Path) -> dict:
+    """What a model, checkpoint or run folder had trained on: ``{hours_seen, iterations, wall_h}``, each
+    ``None`` when not recorded. A model folder's ``training.json``; for a run (its latest checkpoint), one of
+    its checkpoints or its ``best/``, the run log at the checkpoint's step (hours include the run's own
+    warm start; iterations and wall time are the run's)."""
+    path, unknown = Path(path), {"hours_seen": None, "iterations": None, "wall_h": None}
     if (path / "training.json").is_file():
-        return json.loads((path / "training.json").read_text()).get("hours_seen")
+        record = json.loads((path / "training.json").read_text())
+        return {key: record.get(key) for key in unknown}
     if (path / "model.safetensors").is_file():
-        return None
+        return unknown
     if path.name == "best" and (path.parent / "best.json").is_file():
         run, step = path.parent, json.loads((path.parent / "best.json").read_text())["step"]
     else:
         ckpt = path if (m := re.match(r"^step_(\d+)$", path.name)) else latest_checkpoint(path)
         if ckpt is None or not (m := re.match(r"^step_(\d+)$", ckpt.name)):
-            return None
+            return unknown
         run, step = ckpt.parent.parent, int(m.group(1))
-    rows = [r for r in run_summary(run)["rows"] if "data/hours_seen" in r and r["step"] <= step]
-    return float(rows[-1]["data/hours_seen"]) if rows else None
+    rows = [r for r in run_summary(run)["rows"] if r["step"] <= step]
+    last = lambda key: next((r[key] for r in reversed(rows) if key in r), None)  # noqa: E731
+    return {"hours_seen": last("data/hours_seen"), "iterations": step, "wall_h": last("time/wall_h")}
 
 
 def warm_start(path: str | Path, networks: dict[str, torch.nn.Module]) -> WarmStartReport:
@@ -78,7 +82,7 @@ def warm_start(path: str | Path, networks: dict[str, torch.nn.Module]) -> WarmSt
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: --init: no such model or run folder")
-    report = WarmStartReport(str(path), hours_seen=hours_seen(path))
+    report = WarmStartReport(str(path), seen=seen_before(path))
     sources = _sources(path)
     for net, module in networks.items():
         target = module.state_dict()
