@@ -16,7 +16,7 @@ from ..errors import ConfigError, UserError
 from ..gan import GrowthSchedule
 from .enhance.enhancer import EnhancerConfig
 from .models import SpectralGainConfig, SpectralPhaseConfig, WaveGeneratorConfig, make_generator
-from .run_log import run_summary
+from .run_log import run_summary, seen_at
 from .train import AudioTrainConfig
 from .validation import BEST
 
@@ -139,11 +139,8 @@ def _growth(schedule: GrowthSchedule | None, unit: str) -> str:
 
 def _seen_numbers(run: Path, step: int) -> dict:
     """``{iterations, hours_seen, wall_h}`` at ``step`` from the run's log (None where not logged)."""
-    rows = [r for r in run_summary(run)["rows"] if r["step"] <= step]
-    last = lambda key: next((r[key] for r in reversed(rows) if key in r), None)  # noqa: E731
     warm = run / "warm_start.json"
-    return {"iterations": step, "hours_seen": last("data/hours_seen"), "wall_h": last("time/wall_h"),
-            "warm_start": json.loads(warm.read_text()) if warm.exists() else None}
+    return {**seen_at(run, step), "warm_start": json.loads(warm.read_text()) if warm.exists() else None}
 
 
 def _seen(run: Path, step: int, train_cfg: AudioTrainConfig, best: bool) -> str:

@@ -70,3 +70,11 @@ def run_summary(run: str | Path) -> dict[str, Any]:
     path = Path(run) / "metrics.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     return {"last": rows[-1] if rows else {}, "logged": len(rows), "rows": rows}
+
+
+def seen_at(run: str | Path, step: int) -> dict[str, Any]:
+    """``{hours_seen, iterations, wall_h}`` of a run at ``step``, from its log (``None`` where not logged):
+    hours include the run's own warm start; iterations and wall time are the run's."""
+    rows = [r for r in run_summary(run)["rows"] if r["step"] <= step]
+    last = lambda key: next((r[key] for r in reversed(rows) if key in r), None)  # noqa: E731
+    return {"hours_seen": last("data/hours_seen"), "iterations": step, "wall_h": last("time/wall_h")}

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import json
-import re
 
 import torch
 
-from ..checkpoint import latest_checkpoint, load_checkpoint, load_weights
+from ..checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint, load_weights
 from ..errors import ConfigError
-from .run_log import run_summary
+from .run_log import seen_at
 
 
 @dataclass
@@ -68,13 +67,11 @@ def seen_before(path: str | Path) -> dict:
     if path.name == "best" and (path.parent / "best.json").is_file():
         run, step = path.parent, json.loads((path.parent / "best.json").read_text())["step"]
     else:
-        ckpt = path if (m := re.match(r"^step_(\d+)$", path.name)) else latest_checkpoint(path)
-        if ckpt is None or not (m := re.match(r"^step_(\d+)$", ckpt.name)):
+        ckpt = path if path.name.startswith("step_") else latest_checkpoint(path)
+        if ckpt is None:
             return unknown
-        run, step = ckpt.parent.parent, int(m.group(1))
-    rows = [r for r in run_summary(run)["rows"] if r["step"] <= step]
-    last = lambda key: next((r[key] for r in reversed(rows) if key in r), None)  # noqa: E731
-    return {"hours_seen": last("data/hours_seen"), "iterations": step, "wall_h": last("time/wall_h")}
+        run, step = ckpt.parent.parent, checkpoint_step(ckpt)
+    return seen_at(run, step)
 
 
 def warm_start(path: str | Path, networks: dict[str, torch.nn.Module]) -> WarmStartReport:

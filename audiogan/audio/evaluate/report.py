@@ -52,9 +52,8 @@ class ScoreCache:
                 continue
 
     @staticmethod
-    def key(scored: Path, reference: Path, measures: str) -> str:
-        digest = lambda p: hashlib.sha256(Path(p).read_bytes()).hexdigest()  # noqa: E731
-        return f"{measures}:{digest(scored)}:{digest(reference)}"
+    def digest(path: Path) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
     def get(self, key: str) -> dict[str, float] | None:
         return self.scores.get(key)
@@ -104,8 +103,9 @@ def evaluate_folders(clean: Path, systems: dict[str, Path], by_group: bool = Tru
             ref = load_mono(clean / ref_rel, EVAL_RATE)
             signals = {name: load_mono(folder / rel, EVAL_RATE) for name, folder in systems.items()}
             measured = {}
+            ref_key = f"{measures}:{{}}:{store.digest(clean / ref_rel)}" if store else ""  # once per file
             for name, x in signals.items():
-                key = store.key(systems[name] / rel, clean / ref_rel, measures) if store else ""
+                key = ref_key.format(store.digest(systems[name] / rel)) if store else ""
                 if store and (known := store.get(key)) is not None:
                     measured[name] = known
                     continue
