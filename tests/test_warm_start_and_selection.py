@@ -76,6 +76,12 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     train(_cfg(tmp_path / "cache", steps=1, validation_segments=0), tmp_path / "warm", init=tmp_path / "run")
     text = (tmp_path / "warm" / "warm_start.txt").read_text()
     assert "generator: " in text and ", 0 not" in text and "critic: " in text
+    # The exported model carries the trained critics, so a warm start from the model folder loads them too.
+    assert (tmp_path / "model" / "critic.safetensors").is_file()
+    train(_cfg(tmp_path / "cache", steps=1, validation_segments=0), tmp_path / "warm-m", init=tmp_path / "model")
+    lines = (tmp_path / "warm-m" / "warm_start.txt").read_text().splitlines()
+    assert [line.split(" tensors")[0] for line in lines if line.startswith("critic:")][0] != "critic: 0"
+    assert all(", 0 not" in line for line in lines if line.startswith(("critic:", "generator:")))
     # It counts the audio its source had seen (at the source's latest checkpoint, step 4) in its own log,
     # its model's card and the model's training.json, which a warm start from that model reads in turn.
     from audiogan.audio.warm_start import seen_before

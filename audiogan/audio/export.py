@@ -22,7 +22,10 @@ from .validation import BEST
 
 
 log = logging.getLogger(__name__)
-MODEL_FILES = ("config.yaml", "model.safetensors", "README.md", "training_config.yaml", "training.json")  # what export writes
+# What export writes. critic.safetensors only for a run whose critics trained: a later ``--init`` from the
+# model folder then warm-starts them too (the enhancer never reads it).
+MODEL_FILES = ("config.yaml", "model.safetensors", "critic.safetensors", "README.md", "training_config.yaml",
+               "training.json")
 
 
 def is_model_folder(folder: Path) -> bool:
@@ -98,6 +101,9 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     tmp.mkdir(parents=True)
     atomic_write_text(tmp / "config.yaml", dump_yaml(config))
     save_weights(tmp / "model.safetensors", weights)
+    adversarial = train_cfg.adversarial.weights
+    if "critic" in models and (adversarial.adv or adversarial.fm):
+        save_weights(tmp / "critic.safetensors", models["critic"])
     atomic_write_text(tmp / "README.md", model_card(config, train_cfg, step, run, notes, best))
     atomic_write_text(tmp / "training_config.yaml", cfg_text)
     atomic_write_text(tmp / "training.json", json.dumps(_seen_numbers(run, step), indent=1))

@@ -39,10 +39,14 @@ class WarmStartReport:
 
 
 def _sources(path: Path) -> dict[str, dict[str, torch.Tensor]]:
-    """``{network: state}`` from a model folder (model.safetensors: the generator), a checkpoint folder or a
-    run folder (its latest checkpoint: generator_ema when present, and the critic)."""
+    """``{network: state}`` from a model folder (model.safetensors: the generator; critic.safetensors when
+    exported from a run whose critics trained), a checkpoint folder or a run folder (its latest checkpoint:
+    generator_ema when present, and the critic)."""
     if (path / "model.safetensors").is_file():
-        return {"generator": load_weights(path / "model.safetensors")}
+        out = {"generator": load_weights(path / "model.safetensors")}
+        if (path / "critic.safetensors").is_file():
+            out["critic"] = load_weights(path / "critic.safetensors")
+        return out
     ckpt = path if (path / "config.yaml").is_file() and any(path.glob("*.safetensors")) else latest_checkpoint(path)
     if ckpt is None:
         raise ConfigError(f"{path}: --init needs a model folder, a checkpoint folder or a run folder with a checkpoint")
