@@ -148,3 +148,30 @@ def test_card_says_when_the_early_sessions_were_not_timed(tmp_path):
            "step 50 on: the sessions before were not)." in _seen(run, 75, cfg, best=False)
     (run / "metrics.jsonl").write_text("".join(json.dumps({**r, "time/wall_h": 0.1}) + "\n" for r in rows))
     assert _seen(run, 75, cfg, best=False).endswith("0.1 hours of wall time.")
+
+
+def test_validation_sisdr_against_a_direct_computation():
+    """valid/sisdr_input is the mean SI-SDR of the damaged segments; a generator that halves its input keeps
+    it (scale-invariant), and one that adds a known error at -20 dB caps a cleaner input near 20 dB."""
+    import numpy as np
+
+    from audiogan.audio.validation import validate
+
+    g = torch.Generator().manual_seed(0)
+    clean = [torch.randn(1, 4000, generator=g) * 0.1 for _ in range(3)]
+    degraded = [c + 0.01 * torch.randn(1, 4000, generator=g) for c in clean]  # about 20 dB
+    segments = list(zip(degraded, clean))
+
+    def direct(est, ref):  # SI-SDR from its definition, zero-mean signals
+        est, ref = est - est.mean(), ref - ref.mean()
+        target = ref * (est @ ref) / (ref @ ref)
+        return 10 * np.log10((target @ target) / ((est - target) @ (est - target)))
+
+    expected = np.mean([direct(d[0].double().numpy(), c[0].double().numpy()) for d, c in segments])
+    args = dict(kwargs={}, device=torch.device("cpu"), sample_rate=16000, tau=0.1, fft_sizes=[256], log_floor=1e-3)
+    half = validate(lambda x: 0.5 * x, segments, **args)
+    assert half["valid/sisdr_input"] == pytest.approx(expected, abs=1e-3)
+    assert half["valid/sisdr"] == pytest.approx(expected, abs=1e-3)
+    error = torch.randn(1, 1, 4000, generator=g) * 0.01  # -20 dB against each clean segment, added to any input
+    capped = validate(lambda x: x + error, [(c, c) for c in clean], **args)
+    assert capped["valid/sisdr_input"] > 60 and 18 < capped["valid/sisdr"] < 22

@@ -6,7 +6,9 @@ never used here, so it stays a fair final report. Scores: ``valid/recon`` (the t
 always) and ``valid/pesq`` (wide-band PESQ of each segment against its clean target, when the ``eval``
 extra is installed), with ``valid/pesq_input`` for the unprocessed segments as the reference, and
 ``valid/pesq_clean``: the PESQ of the output when the clean targets themselves are the input (an enhancer
-must leave good speech alone; 4.64 is the identity's score). The best step so far is kept in ``RUN/best/``
+must leave good speech alone; 4.64 is the identity's score). ``valid/sisdr`` and ``valid/sisdr_input`` (dB,
+always) watch fidelity below the recon loss's threshold: a model that alters every input caps the SI-SDR
+of its output, whatever its input's was. The best step so far is kept in ``RUN/best/``
 as a full checkpoint: the highest PESQ over damaged and clean inputs weighted as training mixes them
 (``data.identity_fraction``), else the lowest recon loss.
 """
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import atomic_write_text, save_checkpoint
+from .evaluate.metrics import si_sdr
 from .losses import thresholded_stft_loss
 
 BEST = "best"
@@ -60,6 +63,8 @@ def validate(generator: torch.nn.Module, segments: list[tuple[torch.Tensor, torc
         from_clean += list(generator(clean, **kwargs).float()[:, 0].cpu().numpy())
     stats = {"valid/recon": sum(losses) / len(segments)}
     clean = [c[0].numpy() for _, c in segments]
+    stats["valid/sisdr"] = float(np.mean([si_sdr(o, c) for o, c in zip(outputs, clean)]))
+    stats["valid/sisdr_input"] = float(np.mean([si_sdr(d[0].numpy(), c) for (d, _), c in zip(segments, clean)]))
     enhanced = _pesq_scores(list(zip(outputs, clean)), sample_rate)
     if enhanced is not None:
         stats["valid/pesq"] = float(np.nanmean(enhanced))
