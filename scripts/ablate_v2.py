@@ -26,6 +26,8 @@ VARIANTS: dict[str, dict[tuple[str, ...], object]] = {
                                         "blocks": 16, "kernel_size": 3, "dilation_cycle": 4}},
     "reconstruction-only": {("adversarial", "weights", "loss/adv"): 0.0},
     "with-metric-critic": {("metric",): {"channels": 16}, ("adversarial", "weights", "loss/metric"): 1.0},
+    # Negative SI-SDR at 0.5 a dB: a 1 dB change weighs about what a fifth of the recon term does.
+    "with-sisdr": {("adversarial", "weights", "loss/sisdr"): 0.5},
 }
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from audiogan.audio.losses import (compressed_magnitude_loss, log_magnitude, stoi_loss, third_octave_matrix,
-                                   thresholded_stft_loss)
+from audiogan.audio.losses import (compressed_magnitude_loss, log_magnitude, sisdr_loss, stoi_loss,
+                                   third_octave_matrix, thresholded_stft_loss)
 
 
 def test_thresholded_loss_against_hand_computation():
@@ -90,3 +90,26 @@ def test_stoi_loss_tracks_pystoi():
     y = torch.from_numpy(noisy)[None, None].requires_grad_()
     stoi_loss(y, x).backward()
     assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
+def test_sisdr_loss_against_the_evaluation_metric_and_its_cap():
+    """-sisdr_loss is the evaluation's SI-SDR (a separate numpy implementation) for errors well above the
+    30 dB cap, ignores the output's level, is -30 for an exact copy, and keeps a finite gradient there."""
+    import numpy as np
+
+    from audiogan.audio.evaluate.metrics import si_sdr
+
+    g = torch.Generator().manual_seed(0)
+    clean = torch.randn(3, 1, 8000, generator=g) * 0.1
+    for snr_db in (0.0, 10.0):
+        noisy = clean + torch.randn(3, 1, 8000, generator=g) * 0.1 * 10 ** (-snr_db / 20)
+        expected = np.mean([si_sdr(n[0].double().numpy(), c[0].double().numpy()) for n, c in zip(noisy, clean)])
+        got = -float(sisdr_loss(noisy, clean))
+        # The cap adds 0.1 % of the target's energy to the error: under 0.05 dB at these levels.
+        assert got == pytest.approx(expected, abs=0.05) and abs(got - snr_db) < 0.5
+        assert float(sisdr_loss(2.5 * noisy, clean)) == pytest.approx(-got, abs=1e-4)
+    copy = clean.clone().requires_grad_()
+    loss = sisdr_loss(copy, clean)
+    loss.backward()
+    assert float(loss.detach()) == pytest.approx(-30.0, abs=1e-3)
+    assert torch.isfinite(copy.grad).all()

@@ -31,8 +31,8 @@ from ..gan import (AdversarialTrainer, DiagnosticsConfig, GrowthSchedule, Monito
 from ..runtime import resolve_device
 from .data.cache import make_dataset
 from .data.dataset import DataConfig, make_loader
-from .losses import (AudioAdversarialConfig, ReconConfig, compressed_magnitude_loss, log_magnitude, stoi_loss,
-                     thresholded_stft_loss, waveform_l1)
+from .losses import (AudioAdversarialConfig, ReconConfig, compressed_magnitude_loss, log_magnitude, sisdr_loss,
+                     stoi_loss, thresholded_stft_loss, waveform_l1)
 from .models import GeneratorConfig, SpectralGainConfig, make_generator
 from .models.critic import AudioCritic, CriticConfig
 from .phase_losses import complex_compressed_loss, phase_loss
@@ -116,6 +116,8 @@ def build_trainer(cfg: AudioTrainConfig, device: torch.device, init: str | Path 
             terms["loss/wave"] = waveform_l1(fake, target)
         if weights.mag:
             terms["loss/mag"] = compressed_magnitude_loss(fake, target, recon.fft_sizes)
+        if weights.sisdr:
+            terms["loss/sisdr"] = sisdr_loss(fake, target)
         if weights.stoi:
             terms["loss/stoi"] = stoi_loss(fake, target, cfg.sample_rate)
         if weights.complex:
