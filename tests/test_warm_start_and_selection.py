@@ -59,6 +59,7 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     assert [r["step"] for r in valid] == [2, 4]
     assert "valid/pesq" in valid[0] and 1.0 <= valid[0]["valid/pesq"] <= 4.7
     assert 1.0 <= valid[0]["valid/pesq_clean"] <= 4.65  # the output on the clean targets as input
+    assert 1.0 <= valid[0]["valid/dnsmos"] <= 5.0 and 1.0 <= valid[0]["valid/dnsmos_input"] <= 5.0
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["step"] in (2, 4) and (tmp_path / "run" / "best" / "generator_ema.safetensors").exists()
     trained = [r for r in rows if "data/hours_seen" in r]

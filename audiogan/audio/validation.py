@@ -8,13 +8,17 @@ extra is installed), with ``valid/pesq_input`` for the unprocessed segments as t
 ``valid/pesq_clean``: the PESQ of the output when the clean targets themselves are the input (an enhancer
 must leave good speech alone; 4.64 is the identity's score). ``valid/sisdr`` and ``valid/sisdr_input`` (dB,
 always) watch fidelity below the recon loss's threshold: a model that alters every input caps the SI-SDR
-of its output, whatever its input's was. The best step so far is kept in ``RUN/best/``
+of its output, whatever its input's was. ``valid/dnsmos`` and ``valid/dnsmos_input`` (with ``speechmos``): DNSMOS
+overall quality of the outputs and inputs, strung together 8 segments a clip (DNSMOS judges seconds, not a
+single one), so a change that only an adversarial term would make, which PESQ may not see, shows. The best step so far is kept in ``RUN/best/``
 as a full checkpoint: the highest PESQ over damaged and clean inputs weighted as training mixes them
 (``data.identity_fraction``), else the lowest recon loss.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,10 +27,11 @@ import numpy as np
 import torch
 
 from ..checkpoint import atomic_write_text, save_checkpoint
-from .evaluate.metrics import si_sdr
+from .evaluate.metrics import dnsmos, si_sdr
 from .losses import thresholded_stft_loss
 
 BEST = "best"
+_INPUT_DNSMOS: dict[str, float | None] = {}  # the validation inputs' DNSMOS, scored once per process
 
 
 def _pesq_scores(pairs: list[tuple[np.ndarray, np.ndarray]], sample_rate: int) -> list[float] | None:
@@ -44,6 +49,15 @@ def _pesq_scores(pairs: list[tuple[np.ndarray, np.ndarray]], sample_rate: int) -
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # the C code releases the GIL
         return list(pool.map(one, pairs))
+
+
+def _dnsmos_clips(signals: list[np.ndarray], sample_rate: int, per_clip: int = 8) -> float | None:
+    """Mean DNSMOS (overall) of ``signals`` strung together ``per_clip`` at a time; ``None`` without speechmos
+    or at a rate other than 16 kHz (DNSMOS's own)."""
+    if sample_rate != 16000 or importlib.util.find_spec("speechmos") is None:
+        return None
+    clips = [np.concatenate(signals[i:i + per_clip]) for i in range(0, len(signals), per_clip)]
+    return float(np.mean([dnsmos(clip.astype(np.float32)) for clip in clips]))
 
 
 @torch.no_grad()
@@ -65,6 +79,14 @@ def validate(generator: torch.nn.Module, segments: list[tuple[torch.Tensor, torc
     clean = [c[0].numpy() for _, c in segments]
     stats["valid/sisdr"] = float(np.mean([si_sdr(o, c) for o, c in zip(outputs, clean)]))
     stats["valid/sisdr_input"] = float(np.mean([si_sdr(d[0].numpy(), c) for (d, _), c in zip(segments, clean)]))
+    mos = _dnsmos_clips(outputs, sample_rate)
+    if mos is not None:
+        stats["valid/dnsmos"] = mos
+        inputs = [d[0].numpy() for d, _ in segments]
+        key = hashlib.sha1(b"".join(x.tobytes() for x in inputs)).hexdigest()  # the same split at every checkpoint
+        if key not in _INPUT_DNSMOS:
+            _INPUT_DNSMOS[key] = _dnsmos_clips(inputs, sample_rate)
+        stats["valid/dnsmos_input"] = _INPUT_DNSMOS[key]
     enhanced = _pesq_scores(list(zip(outputs, clean)), sample_rate)
     if enhanced is not None:
         stats["valid/pesq"] = float(np.nanmean(enhanced))
