@@ -82,7 +82,7 @@ def main() -> None:
         timing = [m for m in metrics if "time/iter_s" in m]
         last, best = valid[-1], max(valid, key=lambda m: m.get("valid/pesq", -m["valid/recon"]))
         rows.append((name, last, best, timing[-1]["time/iter_s"] if timing else float("nan")))
-    lines = [f"Pilots of {args.steps} iterations on the v2 cache; validation split ({len(valid and [0])} checkpoints "
+    lines = [f"Pilots of {args.steps} iterations on the v2 cache; validation split ({len(valid)} checkpoints "
              "each). PESQ of the unprocessed validation input: "
              f"{rows[0][1].get('valid/pesq_input', float('nan')):.3f}", "",
              "| variant | valid PESQ (last) | valid PESQ (best, step) | valid recon (last) | s / iteration |",
