@@ -101,8 +101,7 @@ def export_model(run: str | Path, model_dir: str | Path, name: str | None = None
     tmp.mkdir(parents=True)
     atomic_write_text(tmp / "config.yaml", dump_yaml(config))
     save_weights(tmp / "model.safetensors", weights)
-    adversarial = train_cfg.adversarial.weights
-    if "critic" in models and (adversarial.adv or adversarial.fm):
+    if "critic" in models and train_cfg.adversarial.weights.uses_critic:
         save_weights(tmp / "critic.safetensors", models["critic"])
     atomic_write_text(tmp / "README.md", model_card(config, train_cfg, step, run, notes, best))
     atomic_write_text(tmp / "training_config.yaml", cfg_text)

@@ -8,10 +8,10 @@ extra is installed), with ``valid/pesq_input`` for the unprocessed segments as t
 ``valid/pesq_clean``: the PESQ of the output when the clean targets themselves are the input (an enhancer
 must leave good speech alone; 4.64 is the identity's score). ``valid/sisdr`` and ``valid/sisdr_input`` (dB,
 always) watch fidelity below the recon loss's threshold: a model that alters every input caps the SI-SDR
-of its output, whatever its input's was. ``valid/dnsmos`` and ``valid/dnsmos_input`` (with ``speechmos``): DNSMOS
-overall quality of the outputs and inputs, strung together 8 segments a clip (DNSMOS judges seconds, not a
-single one), so a change that only an adversarial term would make, which PESQ may not see, shows. The best step so far is kept in ``RUN/best/``
-as a full checkpoint: the highest PESQ over damaged and clean inputs weighted as training mixes them
+of its output, whatever its input's was. ``valid/dnsmos`` and ``valid/dnsmos_input`` (with ``speechmos``):
+DNSMOS overall quality of the outputs and inputs, strung together 8 segments a clip (DNSMOS judges
+seconds, not a single one), so a change that only an adversarial term would make, which PESQ may not see,
+shows. The best step so far is kept in ``RUN/best/`` as a full checkpoint: the highest PESQ over damaged and clean inputs weighted as training mixes them
 (``data.identity_fraction``), else the lowest recon loss.
 """
 
@@ -77,12 +77,12 @@ def validate(generator: torch.nn.Module, segments: list[tuple[torch.Tensor, torc
         from_clean += list(generator(clean, **kwargs).float()[:, 0].cpu().numpy())
     stats = {"valid/recon": sum(losses) / len(segments)}
     clean = [c[0].numpy() for _, c in segments]
+    inputs = [d[0].numpy() for d, _ in segments]
     stats["valid/sisdr"] = float(np.mean([si_sdr(o, c) for o, c in zip(outputs, clean)]))
-    stats["valid/sisdr_input"] = float(np.mean([si_sdr(d[0].numpy(), c) for (d, _), c in zip(segments, clean)]))
+    stats["valid/sisdr_input"] = float(np.mean([si_sdr(d, c) for d, c in zip(inputs, clean)]))
     mos = _dnsmos_clips(outputs, sample_rate)
     if mos is not None:
         stats["valid/dnsmos"] = mos
-        inputs = [d[0].numpy() for d, _ in segments]
         key = hashlib.sha1(b"".join(x.tobytes() for x in inputs)).hexdigest()  # the same split at every checkpoint
         if key not in _INPUT_DNSMOS:
             _INPUT_DNSMOS[key] = _dnsmos_clips(inputs, sample_rate)
@@ -90,8 +90,7 @@ def validate(generator: torch.nn.Module, segments: list[tuple[torch.Tensor, torc
     enhanced = _pesq_scores(list(zip(outputs, clean)), sample_rate)
     if enhanced is not None:
         stats["valid/pesq"] = float(np.nanmean(enhanced))
-        stats["valid/pesq_input"] = float(np.nanmean(_pesq_scores([(d[0].numpy(), c) for (d, _), c in
-                                                                    zip(segments, clean)], sample_rate)))
+        stats["valid/pesq_input"] = float(np.nanmean(_pesq_scores(list(zip(inputs, clean)), sample_rate)))
         stats["valid/pesq_clean"] = float(np.nanmean(_pesq_scores(list(zip(from_clean, clean)), sample_rate)))
     return stats
 

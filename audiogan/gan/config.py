@@ -58,6 +58,11 @@ class LossWeights:
             raise ValueError(f"unknown loss weight {unknown[0]!r}; known: {', '.join(known)}")
         return cls(**{known[k]: float(v) for k, v in weights.items()})
 
+    @property
+    def uses_critic(self) -> bool:
+        """Whether any generator term reads the critic (else its steps are skipped: a reconstruction-only twin)."""
+        return bool(self.adv or self.fm)
+
     def as_dict(self) -> dict[str, float]:
         """``{logged name: weight}`` for every term."""
         return {_logged_name(f.name): float(getattr(self, f.name)) for f in fields(self)}

@@ -92,7 +92,7 @@ class AdversarialTrainer:
         self.weights = config.weights.as_dict()
         # With no adversarial or feature-matching weight nothing reads the critic: its steps are skipped
         # (a reconstruction-only twin of a GAN, trained by the same loop).
-        self.uses_critic = bool(self.weights["loss/adv"] or self.weights["loss/fm"])
+        self.uses_critic = config.weights.uses_critic
 
     # -- distributed data parallel ------------------------------------------------------------
     def distribute(self, device_ids: list[int] | None = None) -> None:
