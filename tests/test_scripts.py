@@ -16,7 +16,8 @@ def _load(name: str):
     return module
 
 
-@pytest.mark.parametrize("name", ["bench_enhance", "bench_gpu", "compare_peer", "ablate_v2", "summarize_run"])
+@pytest.mark.parametrize("name", ["bench_enhance", "bench_gpu", "compare_peer", "ablate_v2", "summarize_run",
+                                  "plot_learning_curves"])
 def test_scripts_import(name):
     assert _load(name).main
 
@@ -41,6 +42,34 @@ def test_bench_gpu_quick_runs_on_cpu(tmp_path):
     (train,) = result["training"]
     assert train["precision"] == "fp32" and train["it_per_s"] > 0 and train["flops_per_iter"] > 1e9
     assert "bf16" in result["skipped"]
+
+
+def test_learning_curves_carry_hours_seen_to_the_scored_steps(tmp_path, monkeypatch, capsys):
+    """A validation row is plotted at the hours seen last logged at or before its step; runs without any
+    of the keys are refused; the table has a row per scored step and run."""
+    import json
+
+    curves = _load("plot_learning_curves")
+    runs = []
+    for name, pesq in (("small", (1.7, 1.8)), ("wide", (1.75, 1.9))):
+        run = tmp_path / name
+        run.mkdir()
+        rows = [{"step": 25, "data/hours_seen": 0.05}, {"step": 50, "data/hours_seen": 0.1},
+                {"step": 50, "valid/pesq": pesq[0], "valid/pesq_input": 1.6},
+                {"step": 75, "data/hours_seen": 0.15}, {"step": 100, "valid/pesq": pesq[1], "valid/pesq_input": 1.6}]
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        runs.append(run)
+    assert [(r["step"], r["data/hours_seen"]) for r in curves.scored_rows(runs[0], ["valid/pesq"])] == [
+        (50, 0.1), (100, 0.15)]
+    out = tmp_path / "curves.png"
+    monkeypatch.setattr("sys.argv", ["x", *map(str, runs), "-o", str(out), "--keys", "valid/pesq"])
+    curves.main()
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| wide")]
+    assert table == ["| wide | 50 | 0.10 | 1.750 |", "| wide | 100 | 0.15 | 1.900 |"]
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    monkeypatch.setattr("sys.argv", ["x", str(runs[0]), "-o", str(out), "--keys", "valid/dnsmos"])
+    with pytest.raises(SystemExit, match="no step logged"):
+        curves.main()
 
 
 def test_ablation_variants_are_valid_configs():
