@@ -122,3 +122,33 @@ def test_unet_skips_feed_the_encoder_into_the_decoder():
     encoded = plain.act(plain.encoder[0](x))
     assert_close(seen["plain"], plain.act(before["plain"]))
     assert_close(seen["skipped"], plain.act(before["skipped"] + encoded))
+
+
+class _Identity(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x, **_):
+        return x * self.scale
+
+
+def test_paired_feature_matching_scores_target_and_output_in_the_same_crop():
+    """critic.crop draws a window per call: paired feature matching passes target and output through the
+    critic in one call, so an output equal to its target matches it exactly (separate calls would compare
+    the features of two different windows: the loss would not be 0)."""
+    from audiogan.gan import AdversarialConfig, AdversarialTrainer
+
+    torch.manual_seed(0)
+    critic = AudioCritic(CriticConfig(stft_sizes=[256], periods=[2], channels=4, blocks=1, crop=1024))
+    gen = _Identity()
+    real = torch.randn(3, 1, 4000)
+    for paired, zero in ((True, True), (False, False)):
+        cfg = AdversarialConfig(loss="wasserstein", fm_paired=paired, weights={"loss/fm": 1.0, "loss/adv": 1.0})
+        tr = AdversarialTrainer(gen, critic, torch.optim.SGD(gen.parameters(), lr=0.0),
+                                torch.optim.SGD(critic.parameters(), lr=0.0), cfg)
+        critic.train()
+        stats = tr.generator_step(real, real)
+        assert (stats["loss/fm"] == 0.0) is zero and math.isfinite(stats["loss/adv"])
+    with pytest.raises(AssertionError):  # the crop is really drawn per call
+        assert_close(critic(real)[0], critic(real)[0])

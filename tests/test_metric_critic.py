@@ -77,12 +77,3 @@ def test_metric_weight_needs_a_metric_block():
     with pytest.raises(ConfigError, match="needs a metric block"):
         parse_config({"adversarial": {"weights": {"loss/metric": 1.0}}}, AudioTrainConfig)
 
-
-def test_paired_feature_matching_refuses_a_critic_crop():
-    """critic.crop draws another window for each call, so paired feature matching would compare the critic's
-    features of different stretches of audio: refused, naming the keys; unpaired, or without the crop, fine."""
-    fm = {"weights": {"loss/fm": 2.0}, "fm_paired": True}
-    with pytest.raises(ConfigError, match="critic.crop: 0"):
-        parse_config({"adversarial": fm, "critic": {"crop": 8000}}, AudioTrainConfig)
-    parse_config({"adversarial": fm, "critic": {"crop": 0}}, AudioTrainConfig)
-    parse_config({"adversarial": {"weights": {"loss/fm": 2.0}}, "critic": {"crop": 8000}}, AudioTrainConfig)

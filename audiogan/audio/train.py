@@ -77,9 +77,6 @@ class AudioTrainConfig(pydantic.BaseModel):
             raise ValueError("adversarial.weights.loss/metric needs a metric block (metric: {} for the defaults)")
         if self.metric is not None and self.data.mode == "unpaired":
             raise ValueError("metric: PESQ needs clean targets; unpaired data has none")
-        if self.adversarial.weights.fm and self.adversarial.fm_paired and self.critic.crop:
-            raise ValueError("adversarial.fm_paired compares each output's critic features with its own target's, "
-                             "and critic.crop scores another random window of each; set critic.crop: 0")
         return self
 
     @pydantic.model_validator(mode="after")

@@ -85,7 +85,10 @@ class AdversarialConfig:
     # Lazy regularisation (StyleGAN2): the gradient penalties (gp, r1) on every gp_every-th iteration only,
     # weighted gp_every times, so their average pull is the same at a fraction of the double-backward cost.
     gp_every: int = 1
-    fm_paired: bool = False  # feature matching per aligned sample (transformation tasks)
+    # Feature matching per aligned sample (transformation tasks). Target and output then pass the critic in
+    # one call, so per-call randomness (an audio critic's crop) is shared; a critic that mixes its batch
+    # (batch norm, minibatch features) sees both halves together.
+    fm_paired: bool = False
     # Kernel widths (data units) of the loss/mmd term: MMD between the real and the fake batch.
     mmd_bandwidths: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5)
     # Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): Gaussian noise of this std (data units)

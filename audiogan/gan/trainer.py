@@ -298,14 +298,23 @@ class AdversarialTrainer:
                 fake_feats: list[Tensor] = []
                 if w["loss/fm"]:
                     _, fake_feats = self.critique(fake, self.unwrap(self.critic))
+            elif self.uses_critic and w["loss/fm"] and cfg.fm_paired:
+                # Paired features must be of the same audio: one call scores target and output together, so
+                # whatever the critic draws per call (a crop window) is drawn once for both.
+                n = fake.shape[0]
+                both_score, both_feats = self.critique(torch.cat([real_seen, fake]), self.unwrap(self.critic))
+                fake_score, fake_feats = both_score[n:], [f[n:] for f in both_feats]
+                real_feats = [f[:n] for f in both_feats]
+                terms = {"loss/adv": self.losses.generator(self._top_k(fake_score.float()))} if w["loss/adv"] else {}
             elif self.uses_critic:
                 fake_score, fake_feats = self.critique(fake, self.unwrap(self.critic))
                 terms = {"loss/adv": self.losses.generator(self._top_k(fake_score.float()))} if w["loss/adv"] else {}
             else:
                 terms, fake_feats = {}, []
             if w["loss/fm"]:
-                with torch.no_grad():
-                    _, real_feats = self.critique(real_seen, self.unwrap(self.critic))
+                if unrolled or not cfg.fm_paired:
+                    with torch.no_grad():
+                        _, real_feats = self.critique(real_seen, self.unwrap(self.critic))
                 terms["loss/fm"] = feature_matching_loss(real_feats, fake_feats, paired=cfg.fm_paired)
             if w["loss/div"]:
                 terms["loss/div"] = diversity_loss(clean_fake.float(), gen_input.float())
