@@ -58,6 +58,12 @@ def test_exact_resume_matches_uninterrupted_run(tmp_path, mode):
     assert a == [{**rb, **timing(ra)} for ra, rb in zip(a, b)]  # every other logged value
     assert {r["growth/generator_depth"] for r in a} == {1.0, 2.0, 3.0}
     assert ("loss/critic" in a[0]) == (mode != "reconstruction_only")
+    # The card says whether critics trained, and quotes each figure's last logged value.
+    from audiogan.audio.export import export_model
+
+    card = (export_model(tmp_path / "straight", tmp_path / "model") / "README.md").read_text()
+    assert ("the critics were never trained" in card) == (mode == "reconstruction_only")
+    assert f"`loss/recon` at the last logged step: {a[-1]['loss/recon']:.4g}" in card
     _same_weights(tmp_path / "straight", tmp_path / "split")
     assert all(r["guard/skipped"] == 0 for r in a)
     for name in ("loss_curves.png", "spectrograms.png", "config.yaml"):

@@ -72,6 +72,7 @@ def test_phase_recipe_trains_on_a_cache_with_validation_and_warm_starts(tmp_path
     assert f"Selected: step {best['step']} of 4" in card and "validation PESQ" in card
     assert "Seen: 0.0 hours of audio (the generator's batches) in" in card and "hours of wall time" in card
     assert "magnitude mask" in card and "period sub-critics [2, 3]" in card and "segment cache" in card
+    assert "`loss/recon` at the last logged step:" in card  # the last row holds validation scores only
     assert Enhancer.from_pretrained(tmp_path / "model").config.generator.kind == "spectral_phase"
     # A new run warm-started from the first one: every tensor carries over, and the run says so.
     train(_cfg(tmp_path / "cache", steps=1, validation_segments=0), tmp_path / "warm", init=tmp_path / "run")

@@ -199,12 +199,17 @@ def model_card(config: EnhancerConfig, train_cfg: AudioTrainConfig, step: int, r
                best: bool = False) -> str:
     g = train_cfg.generator
     params = sum(p.numel() for p in make_generator(g).parameters())
-    last = run_summary(run)["last"]
+    # Each name's last logged value: the last row may be a checkpoint's validation scores alone.
+    last = {k: v for row in run_summary(run)["rows"] for k, v in row.items()}
     keys = ("loss/recon", "loss/adv", "critic/gap", "guard/skipped")
     figures = "\n".join(f"- `{k}` at the last logged step: {last[k]:.4g}" for k in keys if k in last)
     data = train_cfg.data
     weights = ", ".join(f"`{k}` {v:g}" for k, v in train_cfg.adversarial.weights.as_dict().items() if v)
     periods = f", period sub-critics {train_cfg.critic.periods}" if train_cfg.critic.periods else ""
+    critic = (f"{train_cfg.adversarial.loss} critic (spectral norm on every conv, STFT sizes "
+              f"{train_cfg.critic.stft_sizes}, {train_cfg.critic.waveform_scales} waveform scale(s){periods}), "
+              if train_cfg.adversarial.weights.uses_critic else
+              "no adversarial term (reconstruction only: the critics were never trained), ")
     return f"""# {config.name}
 
 An audiogan speech enhancer: {_architecture(g, params)}, exported with its EMA weights.
@@ -212,9 +217,7 @@ An audiogan speech enhancer: {_architecture(g, params)}, exported with its EMA w
 - Sample rate: {config.sample_rate} Hz, mono (multichannel input is enhanced channel by channel).
 - Training: {step} iterations, data mode `{data.mode}` from {_sources(data)}.
 {_seen(run, step, train_cfg, best)}
-- Losses: {train_cfg.adversarial.loss} critic (spectral norm on every conv, STFT sizes
-  {train_cfg.critic.stft_sizes}, {train_cfg.critic.waveform_scales} waveform scale(s){periods}), thresholded log-STFT
-  reconstruction (tau {train_cfg.recon.tau}); weights {weights}.
+- Losses: {critic}thresholded log-STFT reconstruction (tau {train_cfg.recon.tau}); weights {weights}.
 - Growth: generator {_growth(train_cfg.generator_growth, "residual blocks")}; critic
   {_growth(train_cfg.critic_growth, "residual blocks per sub-critic")}.
 
