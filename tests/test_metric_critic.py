@@ -76,4 +76,3 @@ def test_a_run_with_the_metric_critic_resumes_exactly(tmp_path):
 def test_metric_weight_needs_a_metric_block():
     with pytest.raises(ConfigError, match="needs a metric block"):
         parse_config({"adversarial": {"weights": {"loss/metric": 1.0}}}, AudioTrainConfig)
-

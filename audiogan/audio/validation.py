@@ -11,8 +11,8 @@ always) watch fidelity below the recon loss's threshold: a model that alters eve
 of its output, whatever its input's was. ``valid/dnsmos`` and ``valid/dnsmos_input`` (with ``speechmos``):
 DNSMOS overall quality of the outputs and inputs, strung together 8 segments a clip (DNSMOS judges
 seconds, not a single one), so a change that only an adversarial term would make, which PESQ may not see,
-shows. The best step so far is kept in ``RUN/best/`` as a full checkpoint: the highest PESQ over damaged and clean inputs weighted as training mixes them
-(``data.identity_fraction``), else the lowest recon loss.
+shows. The best step so far is kept in ``RUN/best/`` as a full checkpoint: the highest PESQ over damaged
+and clean inputs weighted as training mixes them (``data.identity_fraction``), else the lowest recon loss.
 """
 
 from __future__ import annotations

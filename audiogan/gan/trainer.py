@@ -288,6 +288,7 @@ class AdversarialTrainer:
             # additive: the gradient still reaches the generator). Extra terms see the clean ones.
             fake = self._noisy(fake)
             real_seen = self._noisy(real) if unrolled or w["loss/fm"] else real  # only these read real
+            real_feats: list[Tensor] | None = None
             if unrolled:
                 kw = self._growth_kwargs(self.critic_growth, self.step)
                 raw = self.unwrap(self.critic)
@@ -298,21 +299,21 @@ class AdversarialTrainer:
                 fake_feats: list[Tensor] = []
                 if w["loss/fm"]:
                     _, fake_feats = self.critique(fake, self.unwrap(self.critic))
-            elif self.uses_critic and w["loss/fm"] and cfg.fm_paired:
-                # Paired features must be of the same audio: one call scores target and output together, so
-                # whatever the critic draws per call (a crop window) is drawn once for both.
-                n = fake.shape[0]
-                both_score, both_feats = self.critique(torch.cat([real_seen, fake]), self.unwrap(self.critic))
-                fake_score, fake_feats = both_score[n:], [f[n:] for f in both_feats]
-                real_feats = [f[:n] for f in both_feats]
-                terms = {"loss/adv": self.losses.generator(self._top_k(fake_score.float()))} if w["loss/adv"] else {}
             elif self.uses_critic:
-                fake_score, fake_feats = self.critique(fake, self.unwrap(self.critic))
+                if w["loss/fm"] and cfg.fm_paired:
+                    # Paired features must be of the same audio: one call scores target and output together,
+                    # so whatever the critic draws per call (a crop window) is drawn once for both.
+                    n = fake.shape[0]
+                    both_score, both_feats = self.critique(torch.cat([real_seen, fake]), self.unwrap(self.critic))
+                    fake_score, fake_feats = both_score[n:], [f[n:] for f in both_feats]
+                    real_feats = [f[:n] for f in both_feats]
+                else:
+                    fake_score, fake_feats = self.critique(fake, self.unwrap(self.critic))
                 terms = {"loss/adv": self.losses.generator(self._top_k(fake_score.float()))} if w["loss/adv"] else {}
             else:
                 terms, fake_feats = {}, []
             if w["loss/fm"]:
-                if unrolled or not cfg.fm_paired:
+                if real_feats is None:
                     with torch.no_grad():
                         _, real_feats = self.critique(real_seen, self.unwrap(self.critic))
                 terms["loss/fm"] = feature_matching_loss(real_feats, fake_feats, paired=cfg.fm_paired)
