@@ -153,3 +153,52 @@ def test_identity_examples_serve_the_clean_target_as_input_and_leave_the_rest_al
         build_cache(_data(identity_fraction=0.1), SR, 7, tmp_path / "c2", segments=8)
     with pytest.raises(ValueError, match="identity_fraction"):
         _data(identity_fraction=1.0)
+
+
+def _pitch(x: np.ndarray) -> float:
+    """The strongest frequency of ``x`` (Hz), to within a bin of a 4x zero-padded FFT."""
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)), 4 * len(x)))
+    return float(np.fft.rfftfreq(4 * len(x), 1 / SR)[spectrum.argmax()])
+
+
+def test_speed_perturbation_scales_pitch_in_training_only(tmp_path):
+    """``data.speed`` resamples the clean speech of training examples by a factor from its range: a 200 Hz tone
+    comes out at 200 x factor, the segment keeps its length, validation examples keep the tone as recorded,
+    and a config without it draws exactly the examples it drew before the option existed."""
+    t = np.arange(3 * SR) / SR
+    sf.write(tmp_path / "tone.wav", (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), SR)
+    data = lambda **kw: DataConfig(mode="clean", clean=[str(tmp_path / "tone.wav")], segment_seconds=0.5,  # noqa: E731
+                                   degrade=DegradeConfig(names=["quantize"]), **kw)
+    for factor in (0.9, 1.25):
+        fast = EnhancementDataset(data(speed=[factor, factor]), SR, 3)
+        for i in range(3):
+            _, clean = fast[i]
+            assert clean.shape == (1, SR // 2)
+            assert _pitch(clean[0].numpy()) == pytest.approx(200 * factor, abs=3)
+        assert _pitch(fast.validation(1)[0][1][0].numpy()) == pytest.approx(200, abs=3)
+    plain, unit = EnhancementDataset(data(), SR, 3), EnhancementDataset(data(speed=[1.0, 1.0]), SR, 3)
+    for i in range(4):
+        assert all(torch.equal(a, b) for a, b in zip(plain[i], unit[i]))
+    ranged = EnhancementDataset(data(speed=[0.9, 1.1]), SR, 3)
+    pitches = [_pitch(ranged[i][1][0].numpy()) for i in range(16)]
+    assert 180 - 3 <= min(pitches) < max(pitches) <= 220 + 3 and max(pitches) - min(pitches) > 10
+    build_cache(data(speed=[1.25, 1.25]), SR, 3, tmp_path / "c", segments=4, validation=2, shard_size=4)
+    cached = make_dataset(DataConfig(mode="cached", cache=str(tmp_path / "c")), SR, 0)
+    assert _pitch(cached[0][1][0].numpy()) == pytest.approx(250, abs=3)
+    assert _pitch(cached.validation(1)[0][1][0].numpy()) == pytest.approx(200, abs=3)
+    for mode, needle in (("cached", "make the cache with it"), ("paired", "not in mode 'paired'")):
+        with pytest.raises(ValueError, match=needle):
+            DataConfig(mode=mode, cache="c", clean=["a"], degraded=["b"], speed=[0.9, 1.1])
+    with pytest.raises(ValueError, match="speed must be"):
+        data(speed=[1.1, 0.9])
+
+
+def test_a_cache_made_before_a_data_option_existed_resumes(tmp_path):
+    """A cache whose saved data config lacks a field added since (at its default) is the same config."""
+    data = _data()
+    build_cache(data, SR, 7, tmp_path / "c", segments=4, validation=0, shard_size=4)
+    meta = json.loads((tmp_path / "c" / "cache.json").read_text())
+    del meta["data"]["speed"]
+    (tmp_path / "c" / "cache.json").write_text(json.dumps(meta))
+    build_cache(data, SR, 7, tmp_path / "c", segments=8, validation=0, shard_size=4)
+    assert read_meta(tmp_path / "c")["segments"] == 8

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from dataclasses import replace
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -90,6 +91,9 @@ def build_cache(data, sample_rate: int, seed: int, out: str | Path, segments: in
     existing = out / META
     if existing.exists():
         old = json.loads(existing.read_text())
+        # fields added to the data config since the cache was made count at their defaults
+        old["data"] = {k: v for k, v in {**to_dict(type(data)()), **old.get("data", {})}.items()
+                       if k != "identity_fraction"}
         if {k: v for k, v in old.items() if k not in ("segments", "complete")} != \
                 {k: v for k, v in meta.items() if k != "segments"}:
             raise DataError(f"{out}: holds a cache made from another data config or seed; choose another --out")
@@ -98,8 +102,9 @@ def build_cache(data, sample_rate: int, seed: int, out: str | Path, segments: in
     _dataset(data, sample_rate, seed)  # load (and check) the corpus once here, before any worker starts
     jobs = [(data, sample_rate, seed, k * shard_size, min(segments, (k + 1) * shard_size), out / _shard_name(k))
             for k in range(-(-segments // shard_size))]
-    if validation:
-        jobs.append((data, sample_rate, seed + VALID_SEED_OFFSET, 0, validation, out / "valid.npy"))
+    if validation:  # validation speech as recorded: no speed perturbation
+        jobs.append((replace(data, speed=[1.0, 1.0]), sample_rate, seed + VALID_SEED_OFFSET, 0, validation,
+                     out / "valid.npy"))
     todo = [job for job in jobs if not job[-1].exists()]
     done = sum(job[4] - job[3] for job in jobs if job[-1].exists())
     total = segments + validation
