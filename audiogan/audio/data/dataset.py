@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ...errors import DataError
 from ..degrade.registry import DegradeConfig, available, degrade
 from .files import CorpusReport, list_audio, load_corpus
+from .io import resample
 from .noise import NoiseBank, NoiseConfig
 from .signal import fit_length
 from .synthetic import synth_utterance
@@ -181,8 +181,7 @@ class EnhancementDataset(Dataset):
             return self._segment(x, rng)
         factor = float(rng.uniform(*self.speed))
         segment, start = self._segment(x, rng, length=int(round(self.length * factor)))
-        resampled = soxr.resample(segment.astype(np.float32), self.sr * factor, self.sr, quality="HQ")
-        return fit_length(resampled, self.length), start
+        return fit_length(resample(segment, self.sr * factor, self.sr), self.length), start
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
