@@ -1,5 +1,6 @@
 """Non-stationary noise made here, a user's noise folder, and the pre-degraded segment cache."""
 
+import itertools
 import json
 
 import numpy as np
@@ -8,7 +9,7 @@ import soundfile as sf
 import torch
 
 from audiogan.audio.data.cache import CachedDataset, build_cache, make_dataset, read_meta
-from audiogan.audio.data.dataset import DataConfig, EnhancementDataset, make_loader
+from audiogan.audio.data.dataset import DataConfig, EnhancementDataset, make_loader, random_shaping
 from audiogan.audio.data.files import CorpusReport
 from audiogan.audio.data.noise import NoiseBank, NoiseConfig
 from audiogan.audio.degrade import noise as N
@@ -202,3 +203,44 @@ def test_a_cache_made_before_a_data_option_existed_resumes(tmp_path):
     (tmp_path / "c" / "cache.json").write_text(json.dumps(meta))
     build_cache(data, SR, 7, tmp_path / "c", segments=8, validation=0, shard_size=4)
     assert read_meta(tmp_path / "c")["segments"] == 8
+
+
+def test_random_shaping_is_the_second_order_filter_it_draws():
+    """``random_shaping`` equals the difference equation of the filter whose coefficients it draws, and every
+    filter in its range is stable (poles of ``1 + c z^-1 + d z^-2`` inside the unit circle at the corners)."""
+    x = np.random.default_rng(0).standard_normal(400).astype(np.float32)
+    y = random_shaping(x, np.random.default_rng(5), 0.375)
+    a, b, c, d = np.random.default_rng(5).uniform(-0.375, 0.375, 4)
+    ref = np.zeros(len(x))
+    for n in range(len(x)):
+        past = lambda v, k: v[n - k] if n >= k else 0.0  # noqa: E731
+        ref[n] = x[n] + a * past(x, 1) + b * past(x, 2) - c * past(ref, 1) - d * past(ref, 2)
+    assert y.dtype == np.float32 and np.allclose(y, ref, atol=1e-5)
+    for c, d in itertools.product((-0.499, 0.499), repeat=2):
+        assert np.abs(np.roots([1.0, c, d])).max() < 1
+
+
+def test_shaping_colours_training_speech_only(tmp_path):
+    """``data.shaping`` changes the spectrum of training targets (not their length), leaves validation
+    examples as recorded, draws nothing when 0 (the examples of configs without it stay the same), and is
+    refused where speech is not degraded here (cached, paired)."""
+    noise = 0.2 * np.random.default_rng(1).standard_normal(3 * SR)
+    sf.write(tmp_path / "noise.wav", noise.astype(np.float32), SR)
+    data = lambda **kw: DataConfig(mode="clean", clean=[str(tmp_path / "noise.wav")], segment_seconds=0.5,  # noqa: E731
+                                   degrade=DegradeConfig(names=["quantize"]), **kw)
+    plain, off, shaped = (EnhancementDataset(data(**kw), SR, 3) for kw in ({}, {"shaping": 0.0}, {"shaping": 0.375}))
+    tilts = []
+    for i in range(6):
+        assert all(torch.equal(p, o) for p, o in zip(plain[i], off[i]))
+        clean = shaped[i][1][0].numpy()
+        assert clean.shape == (SR // 2,)
+        power = np.abs(np.fft.rfft(clean)) ** 2
+        tilts.append(10 * np.log10(power[len(power) // 2:].mean() / power[:len(power) // 2].mean()))
+    assert max(tilts) - min(tilts) > 3  # white noise comes out coloured, differently per example
+    for (d, c), (pd, pc) in zip(shaped.validation(4), plain.validation(4)):
+        assert torch.equal(d, pd) and torch.equal(c, pc)
+    for mode, needle in (("cached", "make the cache with it"), ("paired", "not in mode 'paired'")):
+        with pytest.raises(ValueError, match=needle):
+            DataConfig(mode=mode, cache="c", clean=["a"], degraded=["b"], shaping=0.2)
+    with pytest.raises(ValueError, match="shaping must be"):
+        data(shaping=0.5)

@@ -102,8 +102,8 @@ def build_cache(data, sample_rate: int, seed: int, out: str | Path, segments: in
     _dataset(data, sample_rate, seed)  # load (and check) the corpus once here, before any worker starts
     jobs = [(data, sample_rate, seed, k * shard_size, min(segments, (k + 1) * shard_size), out / _shard_name(k))
             for k in range(-(-segments // shard_size))]
-    if validation:  # validation speech as recorded: no speed perturbation
-        jobs.append((replace(data, speed=[1.0, 1.0]), sample_rate, seed + VALID_SEED_OFFSET, 0, validation,
+    if validation:  # validation speech as recorded: no speed perturbation or shaping
+        jobs.append((replace(data, speed=[1.0, 1.0], shaping=0.0), sample_rate, seed + VALID_SEED_OFFSET, 0, validation,
                      out / "valid.npy"))
     todo = [job for job in jobs if not job[-1].exists()]
     done = sum(job[4] - job[3] for job in jobs if job[-1].exists())

@@ -16,7 +16,11 @@ step 6,000, trained without any, took clean held-out speech of full-band voices 
 
 ``speed = [lo, hi]`` perturbs the speed of the clean speech of every training example (Ko et al. 2015): a
 segment of ``factor * L`` samples is resampled to ``L``, so pitch, formants and tempo all scale by a factor
-drawn from ``[lo, hi]``, i.e. new voices from the same recordings. Validation examples are left unperturbed.
+drawn from ``[lo, hi]``, i.e. new voices from the same recordings. ``shaping = s`` filters the clean speech
+of every training example through a random second-order filter, ``(1 + a z^-1 + b z^-2) / (1 + c z^-1 + d
+z^-2)`` with coefficients uniform in ``[-s, s]`` (RNNoise's spectral shaping, Valin 2018, uses s = 3/8):
+microphones and rooms of another tilt and resonance, which the target carries too, so the model learns
+to keep an input's colour rather than impose the training voices'. Validation examples are left as recorded.
 
 Every example is a pure function of ``(seed, index)`` so a resumed run sees exactly the batches that an
 uninterrupted run would have seen, whatever the number of loader workers.
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.signal
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -62,6 +67,7 @@ class DataConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)  # a user's noise recordings, mixed in
     identity_fraction: float = 0.0  # share of training examples whose input is their clean target
     speed: list[float] = field(default_factory=lambda: [1.0, 1.0])  # speed perturbation range of the clean speech
+    shaping: float = 0.0  # random second-order filter of the clean speech, coefficients in [-shaping, shaping]
 
     def __post_init__(self) -> None:
         if self.mode not in ("synthetic", "clean", "paired", "unpaired", "cached"):
@@ -72,9 +78,10 @@ class DataConfig:
             raise ValueError(f"data mode {self.mode!r} needs data.clean")
         if self.mode in ("paired", "unpaired") and not self.degraded:
             raise ValueError(f"data mode {self.mode!r} needs data.degraded")
-        if self.mode in ("paired", "cached") and list(self.speed) != [1.0, 1.0]:
-            raise ValueError(f"data.speed perturbs speech as it is degraded (modes synthetic, clean, unpaired), not in "
-                             f"mode {self.mode!r}" + (": make the cache with it" if self.mode == "cached" else ""))
+        for key, off in (("speed", list(self.speed) == [1.0, 1.0]), ("shaping", self.shaping == 0.0)):
+            if self.mode in ("paired", "cached") and not off:
+                raise ValueError(f"data.{key} alters speech as it is degraded (modes synthetic, clean, unpaired), not "
+                                 f"in mode {self.mode!r}" + (": make the cache with it" if self.mode == "cached" else ""))
         if self.mode == "paired" and len(self.clean) != len(self.degraded):
             raise ValueError(f"degraded must pair with clean, one folder (or file) each: {len(self.clean)} clean, "
                              f"{len(self.degraded)} degraded")
@@ -85,10 +92,18 @@ class DataConfig:
                               ("identity_fraction", 0 <= self.identity_fraction < 1, "in [0, 1)"),
                               ("speed", len(self.speed) == 2 and 0.5 <= self.speed[0] <= self.speed[1] <= 2.0,
                                "[low, high] with 0.5 <= low <= high <= 2"),
+                              ("shaping", 0 <= self.shaping < 0.5, "in [0, 0.5) (stable filters)"),
                               ("gain_db", len(self.gain_db) == 2 and self.gain_db[0] <= self.gain_db[1],
                                "[low, high] with low <= high")):
             if not ok:
                 raise ValueError(f"{key} must be {rule}, got {getattr(self, key)!r}")
+
+
+def random_shaping(x: np.ndarray, rng: np.random.Generator, s: float) -> np.ndarray:
+    """``x`` through ``(1 + a z^-1 + b z^-2) / (1 + c z^-1 + d z^-2)``, ``a, b, c, d`` uniform in ``[-s, s]``.
+    For ``s < 0.5`` the poles lie inside the unit circle (|d| < 1 and |c| < 1 + d), so the filter is stable."""
+    a, b, c, d = rng.uniform(-s, s, 4)
+    return scipy.signal.lfilter([1.0, a, b], [1.0, c, d], x).astype(x.dtype, copy=False)
 
 
 def is_identity(seed: int, index: int, fraction: float) -> bool:
@@ -104,6 +119,7 @@ class EnhancementDataset(Dataset):
         self.cfg, self.sr, self.seed = cfg, sample_rate, seed
         self.identity = cfg.identity_fraction  # 0 for validation examples: they are all damaged
         self.speed = tuple(cfg.speed)  # (1, 1) for validation examples: their speech is as recorded
+        self.shaping = cfg.shaping  # 0 for validation examples
         self.length = int(round(cfg.segment_seconds * sample_rate))
         self.report = CorpusReport()
         self.degradations = available(cfg.degrade.names)
@@ -134,7 +150,7 @@ class EnhancementDataset(Dataset):
         """``n`` validation examples: the same corpus, drawn from another seed stream than training's."""
         other = EnhancementDataset.__new__(EnhancementDataset)
         other.__dict__.update(self.__dict__)
-        other.seed, other.identity, other.speed = self.seed + VALID_SEED_OFFSET, 0.0, (1.0, 1.0)
+        other.seed, other.identity, other.speed, other.shaping = self.seed + VALID_SEED_OFFSET, 0.0, (1.0, 1.0), 0.0
         return [other[i] for i in range(n)]
 
     def _load_pairs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -175,13 +191,17 @@ class EnhancementDataset(Dataset):
         return x[start:start + length], start
 
     def _clean_segment(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """A training segment of ``x``, speed-perturbed when ``speed`` is not ``(1, 1)`` (no draw then, so
-        configs without it keep their exact examples)."""
+        """A training segment of ``x``, speed-perturbed when ``speed`` is not ``(1, 1)`` and shaped when
+        ``shaping`` is not 0 (no draw otherwise, so configs without them keep their exact examples)."""
         if self.speed == (1.0, 1.0):
-            return self._segment(x, rng)
-        factor = float(rng.uniform(*self.speed))
-        segment, start = self._segment(x, rng, length=int(round(self.length * factor)))
-        return fit_length(resample(segment, self.sr * factor, self.sr), self.length), start
+            segment, start = self._segment(x, rng)
+        else:
+            factor = float(rng.uniform(*self.speed))
+            segment, start = self._segment(x, rng, length=int(round(self.length * factor)))
+            segment = fit_length(resample(segment, self.sr * factor, self.sr), self.length)
+        if self.shaping:
+            segment = random_shaping(segment, rng, self.shaping)
+        return segment, start
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
