@@ -61,3 +61,32 @@ def test_eval_set_one_file_per_family(tmp_path):
         assert sorted(p.name for p in (tmp_path / "set" / "degraded" / fam).iterdir()) == ["u0.wav", "u1.wav"]
     with pytest.raises(ValueError, match="valid"):
         make_eval_set(src, tmp_path / "x", families=["thunder"])
+
+
+def test_eval_set_recorded_family_mixes_the_recordings_at_the_snr_asked(tmp_path):
+    """``--noise`` adds the family ``recorded``: each clean file plus a stretch of a recording, at an SNR in the
+    range (measured against the clean file once the mix's overall gain is taken out); bad options are one
+    line and exit code 2."""
+    src, noise = tmp_path / "clean", tmp_path / "noise"
+    src.mkdir(), noise.mkdir()
+    for i in range(3):
+        sf.write(src / f"u{i}.wav", synth_utterance(1.0, 16000, np.random.default_rng(i)), 16000)
+    sf.write(noise / "hum.wav", 0.3 * np.sin(2 * np.pi * 50 * np.arange(8000) / 16000).astype(np.float32), 16000)
+    sf.write(noise / "hiss.wav", 0.1 * np.random.default_rng(9).standard_normal(24000).astype(np.float32), 16000)
+    res = CliRunner().invoke(app, ["corpus", "eval-set", str(src), "--out", str(tmp_path / "set"), "--families",
+                                   "recorded,quant", "--noise", str(noise), "--snr", "3,6"])
+    assert res.exit_code == 0, res.output
+    for i in range(3):
+        clean, _ = sf.read(tmp_path / "set" / "clean" / f"u{i}.wav")
+        mixed, _ = sf.read(tmp_path / "set" / "degraded" / "recorded" / f"u{i}.wav")
+        scale = float(np.dot(mixed, clean) / np.dot(clean, clean))  # the set rescales each mix as a whole
+        residual = mixed / scale - clean
+        snr = 10 * np.log10(np.sum(clean ** 2) / np.sum(residual ** 2))
+        assert 2.5 < snr < 6.5, snr
+    assert sorted(p.name for p in (tmp_path / "set" / "degraded").iterdir()) == ["quant", "recorded"]
+    for args, needle in ((["--families", "recorded"], "needs noise folders"),
+                         (["--noise", str(noise), "--snr", "6"], "--snr must be LOW,HIGH"),
+                         (["--noise", str(noise), "--snr", "6,3"], "low <= high"),
+                         (["--noise", str(tmp_path / "none")], "no usable noise recording")):
+        res = CliRunner().invoke(app, ["corpus", "eval-set", str(src), "--out", str(tmp_path / "bad"), *args])
+        assert res.exit_code == 2 and needle in res.output, res.output

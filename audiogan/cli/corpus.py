@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..errors import ConfigError
 from .common import err, out, report_rows, user_errors
 
 corpus_app = typer.Typer(help="Build speech corpora offline: render with flite/espeak-ng, or import recordings.",
@@ -61,14 +62,26 @@ def corpus_eval_set(
     families: Optional[str] = typer.Option(None, help="comma-separated degradation families (default: all)"),
     max_files: Optional[int] = typer.Option(None, help="use at most this many clean files"),
     seed: int = typer.Option(0, help="seed of the degradations"),
+    noise: Optional[list[Path]] = typer.Option(None, metavar="DIR", help="folder of noise recordings: adds the family 'recorded' "
+                                                         "(repeat for more folders)"),
+    snr: str = typer.Option("0,10", help="SNR range in dB of the 'recorded' family: LOW,HIGH"),
 ) -> None:
     """Make a held-out test set: every clean file degraded once per degradation family."""
     from ..audio.corpus.eval_set import make_eval_set
 
     with user_errors():
         names = [f.strip() for f in families.split(",")] if families else None
-        result = make_eval_set(clean, out_dir, seed=seed, families=names, max_files=max_files)
+        result = make_eval_set(clean, out_dir, seed=seed, families=names, max_files=max_files,
+                               noise_dirs=[str(d) for d in noise or []], snr_db=_snr_range(snr))
     _corpus_report(result)
+
+
+def _snr_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--snr must be LOW,HIGH in dB (e.g. 0,10), got {text!r}") from None
+    return low, high
 
 
 def _corpus_report(result) -> None:
