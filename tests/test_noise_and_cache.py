@@ -244,3 +244,30 @@ def test_shaping_colours_training_speech_only(tmp_path):
             DataConfig(mode=mode, cache="c", clean=["a"], degraded=["b"], shaping=0.2)
     with pytest.raises(ValueError, match="shaping must be"):
         data(shaping=0.5)
+
+
+def _band_levels(y: np.ndarray, window: int, edges: np.ndarray) -> np.ndarray:
+    """dB level of each band ``[edges[k], edges[k+1])`` in each ``window``-sample stretch of ``y`` (rows)."""
+    freqs = np.fft.rfftfreq(window, 1 / SR)
+    rows = []
+    for k in range(0, len(y) - window + 1, window):
+        power = np.abs(np.fft.rfft(y[k:k + window])) ** 2
+        rows.append([10 * np.log10(power[(freqs >= lo) & (freqs < hi)].mean()) for lo, hi in zip(edges, edges[1:])])
+    return np.array(rows)
+
+
+def test_texture_noise_has_a_random_colour_that_drifts():
+    """The texture's spectrum is far from flat (1/3-octave band levels span more than 5 dB in every half
+    second; white noise: about 2) and it changes over time: its octave band levels vary across half seconds
+    more than twice as much as those of the same spectrum made stationary (phases randomised)."""
+    x = np.full(4 * SR, 1e-3, dtype=np.float32)  # mix_at_snr needs some power in x
+    thirds, octaves = 100 * 2 ** (np.arange(19) / 3), 100 * 2 ** np.arange(7.0)
+    for seed in range(5):
+        y = N.texture(x, SR, np.random.default_rng(seed), 0.5) - x
+        levels = _band_levels(y, SR // 2, thirds)
+        assert (levels.max(axis=1) - levels.min(axis=1)).min() > 5
+        spectrum = np.fft.rfft(y)
+        phases = np.exp(2j * np.pi * np.random.default_rng(seed).random(len(spectrum)))
+        steady = np.fft.irfft(np.abs(spectrum) * phases, len(y))
+        moving = _band_levels(y, SR // 2, octaves).std(axis=0).mean()
+        assert moving > 2 * _band_levels(steady, SR // 2, octaves).std(axis=0).mean()

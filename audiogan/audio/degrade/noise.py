@@ -1,5 +1,5 @@
-"""Non-stationary noise made here: multi-talker babble, modulated and bursty noise, mains hum, clicks and
-music-like tones, each mixed at an SNR from 30 dB (strength 0) down to 0 dB (strength 1).
+"""Non-stationary noise made here: multi-talker babble, modulated and bursty noise, mains hum, clicks,
+music-like tones and drifting noise textures, each mixed at an SNR from 30 dB (strength 0) down to 0 dB (strength 1).
 
 Real recorded noise (DEMAND, MUSAN, ...) is never shipped or fetched: a user's own folder of recordings is
 mixed in by the dataset (``data.noise``), and the recorded sounds that system packages ship are kept for
@@ -120,3 +120,32 @@ def tones(x: np.ndarray, sr: int, rng: np.random.Generator, strength: float) -> 
                     music[pos:pos + length] += env * 0.6 ** k * np.sin(2 * np.pi * k * f * t + rng.uniform(0, 6.3))
         pos += length
     return mix_at_snr(x, music, _snr(strength, rng))
+
+
+def _random_colour(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Gains per rFFT bin of a random spectral envelope: 6 to 12 log-spaced anchors from 50 Hz to Nyquist,
+    each -30 to 0 dB, joined linearly in log frequency and dB."""
+    freqs = np.fft.rfftfreq(n, 1 / sr)
+    anchors = np.geomspace(50.0, sr / 2, int(rng.integers(6, 13)))
+    db = np.interp(np.log(np.maximum(freqs, 25.0)), np.log(anchors), rng.uniform(-30.0, 0.0, len(anchors)))
+    return 10 ** (db / 20)
+
+
+def _slow_curve(n: int, sr: int, rng: np.random.Generator, low: float, high: float) -> np.ndarray:
+    """A smooth random curve in [-1, 1]: three sinusoids of random rates in [low, high] Hz, normalised."""
+    t = np.arange(n) / sr
+    curve = sum(rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * rng.uniform(low, high) * t + rng.uniform(0, 2 * np.pi))
+                for _ in range(3))
+    return curve / max(float(np.abs(curve).max()), 1e-9)
+
+
+def texture(x: np.ndarray, sr: int, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """A noise of random colour that drifts (a crossfade between two random spectral envelopes, 0.2 to 2
+    Hz) under a level that swells and falls by up to 15 dB (0.1 to 3 Hz): machinery, wind, rain, a
+    crowd's roar, traffic at a distance. The colours span 30 dB, so a texture can sit under speech's
+    formants or far from them, unlike the three fixed slopes of ``noise``."""
+    n = len(x)
+    a, b = (np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * _random_colour(n, sr, rng), n) for _ in range(2))
+    mix = 0.5 + 0.5 * _slow_curve(n, sr, rng, 0.2, 2.0)
+    level = 10 ** (rng.uniform(0.0, 15.0) * _slow_curve(n, sr, rng, 0.1, 3.0) / 20)
+    return mix_at_snr(x, (np.sqrt(1 - mix) * a + np.sqrt(mix) * b) * level, _snr(strength, rng))

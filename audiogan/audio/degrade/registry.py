@@ -9,7 +9,7 @@ Families: ``codec`` (codec2, opus, mp3), ``vocoder`` (Griffin-Lim from a mel spe
 smearing with the original phase, phase noise), ``band`` (low-pass), ``quant`` (uniform quantisation,
 mu-law), ``clip``, ``noise`` (white/pink/brown), ``reverb`` (short synthetic room), and ``ambient``
 (non-stationary noise made here: babble of other talkers, modulated and bursty noise, hum, clicks,
-music-like tones). The first seven families (:data:`CLASSIC`) are the default of a config and of a
+music-like tones, drifting noise textures of random colour). The first seven families (:data:`CLASSIC`) are the default of a config and of a
 held-out set, as they were before ``ambient`` existed, so older recipes and sets stay as they were.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 from ...errors import ConfigError
 from .base import Degradation
 from .codecs import codec2, mp3, opus
-from .noise import babble, bursty_noise, clicks, hum, modulated_noise, tones
+from .noise import babble, bursty_noise, clicks, hum, modulated_noise, texture, tones
 from .signal_level import bandlimit, clipping, mulaw, noise, quantize, reverb
 from .vocoders import griffin_lim, mel_smear, phase_noise
 
@@ -49,6 +49,7 @@ DEGRADATIONS: dict[str, Degradation] = {d.name: d for d in [
     Degradation("hum", "ambient", hum),
     Degradation("clicks", "ambient", clicks),
     Degradation("tones", "ambient", tones),
+    Degradation("texture", "ambient", texture),
 ]}
 CLASSIC = [name for name, d in DEGRADATIONS.items() if d.family != "ambient"]
 
