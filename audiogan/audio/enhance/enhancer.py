@@ -62,7 +62,7 @@ from ..data.signal import fit_length
 from ..models import GeneratorConfig, SpectralGainConfig, make_generator
 
 log = logging.getLogger(__name__)
-DEFAULT_MODEL = "audiogan-base"
+DEFAULT_MODEL = "audiogan-v2-shape"
 DRIFT_SECONDS = 0.1  # half-length of the drift filter: how far its output sample looks each way
 DRIFT_CUTOFF_HZ = 14.0  # centre of the filter's transition band (28 Hz wide for a 0.2 s Blackman window)
 LEVEL_RANGE = (0.1, 1.0)  # peaks the model runs at: inputs outside are scaled into it and back
