@@ -13,7 +13,7 @@ backward) and leaves out FFTs and element-wise work. A row's "fraction" is its c
 reference's: the share of the device's measured conv throughput that the models' convolutions reach, with
 all their other work (STFTs, transfers, host-side slicing) counted as time.
 
-Enhancement: the shipped default model (``models/audiogan-base``) and the v2 architecture
+Enhancement: the first default model (``models/audiogan-base``) and the v2 architecture of today's default
 (``configs/v2.yaml``'s generator block, random weights: the speed does not depend on them) on
 ``--minutes`` of 16 kHz noise (peak about 0.55, inside the level range: nothing is rescaled), through
 :class:`Enhancer` (chunks with context, ``batch size`` chunks per forward; pinned memory and one batch in
