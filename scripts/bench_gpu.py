@@ -137,7 +137,7 @@ def models(chunk_seconds: float | None) -> list[tuple[str, object, object]]:
     from audiogan.audio.models import make_generator
     from audiogan.resources import configs_dir
 
-    base = Enhancer.from_pretrained()
+    base = Enhancer.from_pretrained("audiogan-base")  # the real-gain architecture; the default is v2's
     torch.manual_seed(0)
     v2 = EnhancerConfig(name="v2 (random weights)",
                         generator=yaml.safe_load((configs_dir() / "v2.yaml").read_text())["generator"])
