@@ -62,8 +62,8 @@ def corpus_eval_set(
     families: Optional[str] = typer.Option(None, help="comma-separated degradation families (default: all)"),
     max_files: Optional[int] = typer.Option(None, help="use at most this many clean files"),
     seed: int = typer.Option(0, help="seed of the degradations"),
-    noise: Optional[list[Path]] = typer.Option(None, metavar="DIR", help="folder of noise recordings: adds the family 'recorded' "
-                                                         "(repeat for more folders)"),
+    noise: Optional[list[Path]] = typer.Option(
+        None, metavar="DIR", help="folder of noise recordings: adds the family 'recorded' (repeat for more folders)"),
     snr: str = typer.Option("0,10", help="SNR range in dB of the 'recorded' family: LOW,HIGH"),
 ) -> None:
     """Make a held-out test set: every clean file degraded once per degradation family."""

@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 from ...checkpoint import atomic_write, atomic_write_text
 from ...config import to_dict
 from ...errors import DataError
-from .dataset import VALID_SEED_OFFSET, EnhancementDataset, is_identity
+from .dataset import AS_RECORDED, VALID_SEED_OFFSET, EnhancementDataset, is_identity
 
 META = "cache.json"
 SCALE = 32767.0
@@ -103,7 +103,7 @@ def build_cache(data, sample_rate: int, seed: int, out: str | Path, segments: in
     jobs = [(data, sample_rate, seed, k * shard_size, min(segments, (k + 1) * shard_size), out / _shard_name(k))
             for k in range(-(-segments // shard_size))]
     if validation:  # validation speech as recorded: no speed perturbation or shaping
-        jobs.append((replace(data, speed=[1.0, 1.0], shaping=0.0), sample_rate, seed + VALID_SEED_OFFSET, 0, validation,
+        jobs.append((replace(data, **AS_RECORDED), sample_rate, seed + VALID_SEED_OFFSET, 0, validation,
                      out / "valid.npy"))
     todo = [job for job in jobs if not job[-1].exists()]
     done = sum(job[4] - job[3] for job in jobs if job[-1].exists())

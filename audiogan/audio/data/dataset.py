@@ -47,6 +47,7 @@ from .synthetic import synth_utterance
 
 log = logging.getLogger(__name__)
 VALID_SEED_OFFSET = 1_000_003  # the validation split draws from another seed stream than training
+AS_RECORDED = {"speed": [1.0, 1.0], "shaping": 0.0}  # the data options that validation speech goes without
 
 
 @dataclass
@@ -78,10 +79,12 @@ class DataConfig:
             raise ValueError(f"data mode {self.mode!r} needs data.clean")
         if self.mode in ("paired", "unpaired") and not self.degraded:
             raise ValueError(f"data mode {self.mode!r} needs data.degraded")
-        for key, off in (("speed", list(self.speed) == [1.0, 1.0]), ("shaping", self.shaping == 0.0)):
-            if self.mode in ("paired", "cached") and not off:
-                raise ValueError(f"data.{key} alters speech as it is degraded (modes synthetic, clean, unpaired), not "
-                                 f"in mode {self.mode!r}" + (": make the cache with it" if self.mode == "cached" else ""))
+        for key, plain in AS_RECORDED.items():
+            value = getattr(self, key)
+            if self.mode in ("paired", "cached") and (list(value) if isinstance(value, tuple) else value) != plain:
+                raise ValueError(f"data.{key} alters speech as it is degraded (modes synthetic, clean, unpaired), "
+                                 f"not in mode {self.mode!r}"
+                                 + (": make the cache with it" if self.mode == "cached" else ""))
         if self.mode == "paired" and len(self.clean) != len(self.degraded):
             raise ValueError(f"degraded must pair with clean, one folder (or file) each: {len(self.clean)} clean, "
                              f"{len(self.degraded)} degraded")
@@ -118,8 +121,7 @@ class EnhancementDataset(Dataset):
     def __init__(self, cfg: DataConfig, sample_rate: int, seed: int):
         self.cfg, self.sr, self.seed = cfg, sample_rate, seed
         self.identity = cfg.identity_fraction  # 0 for validation examples: they are all damaged
-        self.speed = tuple(cfg.speed)  # (1, 1) for validation examples: their speech is as recorded
-        self.shaping = cfg.shaping  # 0 for validation examples
+        self.speed, self.shaping = tuple(cfg.speed), cfg.shaping  # AS_RECORDED for validation examples
         self.length = int(round(cfg.segment_seconds * sample_rate))
         self.report = CorpusReport()
         self.degradations = available(cfg.degrade.names)
@@ -150,7 +152,8 @@ class EnhancementDataset(Dataset):
         """``n`` validation examples: the same corpus, drawn from another seed stream than training's."""
         other = EnhancementDataset.__new__(EnhancementDataset)
         other.__dict__.update(self.__dict__)
-        other.seed, other.identity, other.speed, other.shaping = self.seed + VALID_SEED_OFFSET, 0.0, (1.0, 1.0), 0.0
+        other.seed, other.identity = self.seed + VALID_SEED_OFFSET, 0.0
+        other.speed, other.shaping = tuple(AS_RECORDED["speed"]), AS_RECORDED["shaping"]
         return [other[i] for i in range(n)]
 
     def _load_pairs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -9,8 +9,9 @@ Families: ``codec`` (codec2, opus, mp3), ``vocoder`` (Griffin-Lim from a mel spe
 smearing with the original phase, phase noise), ``band`` (low-pass), ``quant`` (uniform quantisation,
 mu-law), ``clip``, ``noise`` (white/pink/brown), ``reverb`` (short synthetic room), and ``ambient``
 (non-stationary noise made here: babble of other talkers, modulated and bursty noise, hum, clicks,
-music-like tones, drifting noise textures of random colour). The first seven families (:data:`CLASSIC`) are the default of a config and of a
-held-out set, as they were before ``ambient`` existed, so older recipes and sets stay as they were.
+music-like tones, drifting noise textures of random colour). The first seven families (:data:`CLASSIC`) are
+the default of a config and of a held-out set, as they were before ``ambient`` existed, so older recipes and
+sets stay as they were.
 """
 
 from __future__ import annotations
