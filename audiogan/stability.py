@@ -59,7 +59,8 @@ PAIRS = (
          ("deep_plateau",)),
     Pair("minimax BCE on the ring", "toy", "ring", "e-minimax-ring", ("e-minibatch", "e-unrolled", "e-diversity"),
          ("mode_collapse",)),
-    Pair("dominant critic", "image", "digits", "f-dominant-critic", ("f-two-generator-steps", "f-label-smoothing"),
+    Pair("dominant critic", "image", "digits", "f-dominant-critic", ("f-two-generator-steps", "f-label-smoothing",
+                                                                       "f-two-sided-smoothing"),
          ("dominant_critic",)),
 )
 

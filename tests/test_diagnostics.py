@@ -136,6 +136,23 @@ def test_dominant_critic_under_label_smoothing_is_measured_from_the_smoothed_flo
     assert not near_chance.events
 
 
+def test_dominant_critic_under_two_sided_smoothing_is_measured_from_both_labels_entropy():
+    """Soft labels on both sides (0.9, 0.1) lift the floor to twice the entropy of 0.9 (numpy here): a critic
+    that has won sits just above it and is found; under one-sided smoothing the same loss is no win."""
+    import numpy as np
+
+    h = float(-(0.9 * np.log(0.9) + 0.1 * np.log(0.1)))
+    floor = 2 * h
+    won = floor + 0.5 * CFG.dominance * (CHANCE_LOSS["nonsaturating"] - floor)
+    two_sided = Monitor(CFG, AdversarialConfig(loss="nonsaturating", real_target=0.9, fake_target=0.1))
+    one_sided = Monitor(CFG, AdversarialConfig(loss="nonsaturating", real_target=0.9))
+    for sample in trace(DOMINANT_AFTER, loss__critic=won):
+        two_sided.observe(sample)
+        one_sided.observe(sample)
+    assert kinds(two_sided.events) == ["dominant_critic"]
+    assert not one_sided.events
+
+
 def test_mode_collapse_after_warmup_only():
     n = CFG.warmup // EVERY + 20
     evs = events(trace(n, diversity__ratio=0.1, diversity__fake=0.1, diversity__real=1.0))

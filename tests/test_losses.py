@@ -32,6 +32,13 @@ def test_nonsaturating_default_smoothing_is_one_sided():
     assert_close(losses.generator_loss_nonsaturating(FAKE), -torch.log(torch.sigmoid(FAKE)).mean())
 
 
+def test_two_sided_smoothing_softens_the_fake_label_too():
+    for critic in (losses.critic_loss_minimax, losses.critic_loss_nonsaturating):
+        expected = _bce(REAL, 0.9) + _bce(FAKE, 0.1)
+        assert_close(critic(REAL, FAKE, real_target=0.9, fake_target=0.1), expected)
+        assert_close(critic(REAL, FAKE, real_target=0.9, fake_target=0.0), _bce(REAL, 0.9) + _bce(FAKE, 0.0))
+
+
 def test_wasserstein_sign():
     assert_close(losses.critic_loss_wasserstein(REAL, FAKE), FAKE.mean() - REAL.mean())
     assert_close(losses.generator_loss_wasserstein(FAKE), -FAKE.mean())

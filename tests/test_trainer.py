@@ -248,6 +248,13 @@ def test_lazy_gradient_penalty_every_k_iterations_with_k_times_the_weight():
         AdversarialConfig(gp_every=0)
 
 
+def test_label_targets_are_checked():
+    AdversarialConfig(loss="nonsaturating", real_target=0.9, fake_target=0.1)
+    for real, fake in ((0.9, 0.9), (0.9, -0.1), (1.0, 1.0)):
+        with pytest.raises(ValueError, match="fake_target"):
+            AdversarialConfig(loss="nonsaturating", real_target=real, fake_target=fake)
+
+
 def test_instance_noise_anneals_linearly_to_zero():
     tr = make(AdversarialConfig(instance_noise=0.5, instance_noise_steps=4))
     stds = []

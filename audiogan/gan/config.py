@@ -76,6 +76,7 @@ class AdversarialConfig:
 
     loss: str = "wasserstein"  # minimax | nonsaturating | wasserstein | hinge | lsgan
     real_target: float = 1.0  # BCE families: real label; 0.9 = one-sided label smoothing
+    fake_target: float = 0.0  # BCE families: fake label; 0.1 beside real 0.9 = two-sided (soft) labels
     n_critic: int = 1  # critic steps per iteration
     n_gen: int = 1  # generator steps per iteration
     # Weights keyed by logged names (``loss/gp: 10``); keys not given keep their defaults; 0 = off.
@@ -134,6 +135,7 @@ class AdversarialConfig:
         optional = lambda v, ok: v is None or ok(v)  # noqa: E731
         for key, ok, rule in (
                 ("real_target", 0 < self.real_target <= 1, "in (0, 1]"),
+                ("fake_target", 0 <= self.fake_target < min(self.real_target, 1.0), "in [0, real_target)"),
                 ("clip_value", optional(self.clip_value, lambda v: v > 0), "> 0 (or null)"),
                 ("mmd_bandwidths", len(self.mmd_bandwidths) > 0 and all(b > 0 for b in self.mmd_bandwidths),
                  "a non-empty list of widths > 0"),

@@ -127,8 +127,8 @@ class Detector:
     kind = ""
     title = ""
 
-    def __init__(self, config: DiagnosticsConfig, loss: str, real_target: float = 1.0):
-        self.config, self.loss, self.real_target = config, loss, real_target
+    def __init__(self, config: DiagnosticsConfig, loss: str, targets: tuple[float, float] = (1.0, 0.0)):
+        self.config, self.loss, self.targets = config, loss, targets  # targets: BCE's (real, fake) labels
 
     def __call__(self, history: Sequence[Sample]) -> Evidence | None:
         raise NotImplementedError
@@ -164,7 +164,7 @@ class VanishingGradient(Detector):
         now = median(g)
         if now < cfg.vanishing_grad:
             return {"grad_G": now}
-        loss_d = dominated(history, cfg, self.loss, self.real_target)
+        loss_d = dominated(history, cfg, self.loss, self.targets)
         if loss_d is not None and now < cfg.vanishing_ratio * self.peak:
             return {"grad_G": now, "peak_grad_G": self.peak, "loss_D": loss_d}
         return None
@@ -205,17 +205,17 @@ class Divergence(Detector):
         return None
 
 
-def loss_floor(loss: str, real_target: float = 1.0) -> float:
-    """The least critic loss there is: 0, except for BCE with label smoothing (real target ``t`` < 1), whose
-    real term cannot go below the entropy ``-(t ln t + (1-t) ln(1-t))`` (0.325 at 0.9)."""
-    t = real_target
-    if loss not in ("minimax", "nonsaturating") or t >= 1.0:
+def loss_floor(loss: str, targets: tuple[float, float] = (1.0, 0.0)) -> float:
+    """The least critic loss there is: 0, except for BCE with label smoothing (real target ``t`` < 1, fake
+    target ``t`` > 0), each of whose terms cannot go below its label's entropy ``-(t ln t + (1-t) ln(1-t))``
+    (0.325 at 0.9 and at 0.1)."""
+    if loss not in ("minimax", "nonsaturating"):
         return 0.0
-    return -(t * math.log(t) + (1 - t) * math.log(1 - t))
+    return sum(-(t * math.log(t) + (1 - t) * math.log(1 - t)) for t in targets if 0 < t < 1)
 
 
 def dominated(history: Sequence[Sample], config: DiagnosticsConfig, loss: str,
-              real_target: float = 1.0) -> float | None:
+              targets: tuple[float, float] = (1.0, 0.0)) -> float | None:
     """The critic loss's median when it lies within ``dominance`` of the way from its floor to its chance
     value (the critic tells real from fake almost surely), else ``None``; always ``None`` for losses
     without a chance value (Wasserstein). Measured from the floor, so label smoothing, which lifts the
@@ -224,7 +224,7 @@ def dominated(history: Sequence[Sample], config: DiagnosticsConfig, loss: str,
     d = recent(history, "loss/critic", config.patience)
     if chance is None or d is None:
         return None
-    floor = loss_floor(loss, real_target)
+    floor = loss_floor(loss, targets)
     if median(d) - floor >= config.dominance * (chance - floor):
         return None
     return median(d)
@@ -238,7 +238,7 @@ class DominantCritic(Detector):
         self.run = 0  # samples in a row the critic has dominated
 
     def __call__(self, history):
-        loss_d = dominated(history, self.config, self.loss, self.real_target)
+        loss_d = dominated(history, self.config, self.loss, self.targets)
         self.run = 0 if loss_d is None else self.run + 1
         if self.run < self.config.dominance_samples:
             return None
@@ -351,8 +351,9 @@ def history_length(config: DiagnosticsConfig) -> int:
     return max(config.patience, config.oscillation_window) + 1
 
 
-def make_detectors(config: DiagnosticsConfig, loss: str, real_target: float = 1.0) -> list[Detector]:
-    return [d(config, loss, real_target) for d in DETECTORS]
+def make_detectors(config: DiagnosticsConfig, loss: str,
+                   targets: tuple[float, float] = (1.0, 0.0)) -> list[Detector]:
+    return [d(config, loss, targets) for d in DETECTORS]
 
 
 def remedy(kind: str, adversarial: object) -> str:

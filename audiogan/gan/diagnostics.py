@@ -144,7 +144,8 @@ class Monitor:
         self.features = features or flat_features
         self.writer = writer
         self.detectors = make_detectors(config, getattr(adversarial, "loss", ""),
-                                        float(getattr(adversarial, "real_target", 1.0)))
+                                        (float(getattr(adversarial, "real_target", 1.0)),
+                                         float(getattr(adversarial, "fake_target", 0.0))))
         self.history: list[dict[str, float]] = []
         self.events: list[Event] = []
         self.active: set[str] = set()  # kinds whose condition held at the last sample

@@ -19,20 +19,24 @@ import torch.nn.functional as F
 Tensor = torch.Tensor
 
 
-def _bce_critic(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
-    """Binary cross-entropy of the critic with a (possibly smoothed) real target; fake target is 0."""
+def _bce_critic(real: Tensor, fake: Tensor, real_target: float, fake_target: float = 0.0) -> Tensor:
+    """Binary cross-entropy of the critic with (possibly smoothed) real and fake targets."""
     real_term = F.binary_cross_entropy_with_logits(real, torch.full_like(real, real_target))
-    fake_term = F.softplus(fake).mean()  # BCE with target 0
+    if fake_target:
+        fake_term = F.binary_cross_entropy_with_logits(fake, torch.full_like(fake, fake_target))
+    else:
+        fake_term = F.softplus(fake).mean()  # BCE with target 0
     return real_term + fake_term
 
 
-def critic_loss_minimax(real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+def critic_loss_minimax(real: Tensor, fake: Tensor, real_target: float = 1.0, fake_target: float = 0.0) -> Tensor:
     """Critic loss of the original GAN (Goodfellow et al. 2014).
 
     ``-E[log D(x)] - E[log(1 - D(G(z)))]`` with ``D = sigmoid(score)``. ``real_target`` < 1 gives
-    one-sided label smoothing (Salimans et al. 2016); fake targets always stay 0.
+    one-sided label smoothing (Salimans et al. 2016); ``fake_target`` > 0 as well gives two-sided soft
+    labels (Szegedy et al. 2016's smoothing of both classes), which also bounds the logit on fakes.
     """
-    return _bce_critic(real, fake, real_target)
+    return _bce_critic(real, fake, real_target, fake_target)
 
 
 def generator_loss_minimax(fake: Tensor) -> Tensor:
@@ -43,9 +47,10 @@ def generator_loss_minimax(fake: Tensor) -> Tensor:
     return -F.softplus(fake).mean()
 
 
-def critic_loss_nonsaturating(real: Tensor, fake: Tensor, real_target: float = 0.9) -> Tensor:
+def critic_loss_nonsaturating(real: Tensor, fake: Tensor, real_target: float = 0.9,
+                              fake_target: float = 0.0) -> Tensor:
     """BCE critic loss with one-sided label smoothing, real target 0.9 by default (Salimans et al. 2016)."""
-    return _bce_critic(real, fake, real_target)
+    return _bce_critic(real, fake, real_target, fake_target)
 
 
 def generator_loss_nonsaturating(fake: Tensor) -> Tensor:
@@ -91,7 +96,7 @@ def generator_loss_lsgan(fake: Tensor) -> Tensor:
 class LossPair(NamedTuple):
     critic: Callable[..., Tensor]
     generator: Callable[[Tensor], Tensor]
-    smoothing: bool  # whether the critic loss takes ``real_target``
+    smoothing: bool  # whether the critic loss takes ``real_target`` and ``fake_target``
 
 
 ADVERSARIAL_LOSSES: dict[str, LossPair] = {

@@ -173,7 +173,8 @@ class AdversarialTrainer:
 
     def _critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         if self.losses.smoothing:
-            return self.losses.critic(real, fake, real_target=self.config.real_target)
+            return self.losses.critic(real, fake, real_target=self.config.real_target,
+                                      fake_target=self.config.fake_target)
         return self.losses.critic(real, fake)
 
     def _weighted(self, terms: Mapping[str, Tensor], scale: Mapping[str, float] | None = None) -> Tensor:
