@@ -194,6 +194,42 @@ def test_speed_perturbation_scales_pitch_in_training_only(tmp_path):
         data(speed=[1.1, 0.9])
 
 
+def _top_share_db(x: torch.Tensor, hz: float) -> float:
+    """The share of ``x``'s energy above ``hz``, in dB."""
+    power = np.abs(np.fft.rfft(x[0].numpy().astype(np.float64) * np.hanning(x.shape[-1]))) ** 2
+    return float(10 * np.log10(power[np.fft.rfftfreq(x.shape[-1], 1 / SR) > hz].sum() / power.sum() + 1e-30))
+
+
+def test_a_slowed_example_s_input_is_cut_where_its_target_is(tmp_path):
+    """Slowed by 0.88, white noise has nothing above 0.88 x 8 kHz; with ``speed_band`` (the default) its
+    quantised input is cut at the same edge, without it the quantisation noise above stays; a faster example and the
+    target are the same either way, and a cache made before the option existed counts as made without it."""
+    sf.write(tmp_path / "white.wav", 0.3 * np.random.default_rng(0).standard_normal(2 * SR).astype(np.float32), SR)
+    data = lambda **kw: DataConfig(mode="clean", clean=[str(tmp_path / "white.wav")], segment_seconds=0.5,  # noqa: E731
+                                   degrade=DegradeConfig(names=["quantize"], min_strength=1.0), **kw)
+    edge = 0.88 * SR / 2 + 150  # past the resampler's transition band
+    cut, kept = (EnhancementDataset(data(speed=[0.88, 0.88], speed_band=b), SR, 3) for b in (True, False))
+    for i in range(3):
+        (d, c), (d_kept, c_kept) = cut[i], kept[i]
+        assert torch.equal(c, c_kept) and _top_share_db(c, edge) < -100
+        assert _top_share_db(d_kept, edge) > -30  # the quantisation noise is there
+        assert _top_share_db(d, edge) < -100
+        below = np.fft.rfftfreq(d.shape[-1], 1 / SR) < 0.88 * SR / 2 - 500
+        spec, spec_kept = (np.abs(np.fft.rfft(x[0].numpy()))[below] for x in (d, d_kept))
+        assert np.abs(spec - spec_kept).max() < 1e-2 * spec_kept.max()  # the band below is left as it was
+    fast = [EnhancementDataset(data(speed=[1.1, 1.1], speed_band=b), SR, 3) for b in (True, False)]
+    assert all(torch.equal(a, b) for a, b in zip(fast[0][0], fast[1][0]))
+    build_cache(data(speed=[0.88, 0.88], speed_band=False), SR, 3, tmp_path / "c", segments=2, validation=0,
+                shard_size=2)
+    meta = json.loads((tmp_path / "c" / "cache.json").read_text())
+    del meta["data"]["speed_band"]
+    (tmp_path / "c" / "cache.json").write_text(json.dumps(meta))
+    build_cache(data(speed=[0.88, 0.88], speed_band=False), SR, 3, tmp_path / "c", segments=4, validation=0,
+                shard_size=2)
+    with pytest.raises(DataError, match="another data config"):
+        build_cache(data(speed=[0.88, 0.88]), SR, 3, tmp_path / "c", segments=6, validation=0, shard_size=2)
+
+
 def test_a_cache_made_before_a_data_option_existed_resumes(tmp_path):
     """A cache whose saved data config lacks a field added since (at its default) is the same config."""
     data = _data()

@@ -36,6 +36,9 @@ from ...errors import DataError
 from .dataset import AS_RECORDED, VALID_SEED_OFFSET, EnhancementDataset, is_identity
 
 META = "cache.json"
+# Data options added after caches were made whose default changes the examples: an old cache.json without
+# them was made as these values make them.
+LEGACY = {"speed_band": False}
 SCALE = 32767.0
 
 
@@ -91,8 +94,9 @@ def build_cache(data, sample_rate: int, seed: int, out: str | Path, segments: in
     existing = out / META
     if existing.exists():
         old = json.loads(existing.read_text())
-        # fields added to the data config since the cache was made count at their defaults
-        old["data"] = {k: v for k, v in {**to_dict(type(data)()), **old.get("data", {})}.items()
+        # fields added to the data config since the cache was made count at their defaults, or at the value
+        # that gives the examples the cache holds (LEGACY)
+        old["data"] = {k: v for k, v in {**to_dict(type(data)()), **LEGACY, **old.get("data", {})}.items()
                        if k != "identity_fraction"}
         if {k: v for k, v in old.items() if k not in ("segments", "complete")} != \
                 {k: v for k, v in meta.items() if k != "segments"}:
