@@ -135,7 +135,7 @@ class AdversarialConfig:
         optional = lambda v, ok: v is None or ok(v)  # noqa: E731
         for key, ok, rule in (
                 ("real_target", 0 < self.real_target <= 1, "in (0, 1]"),
-                ("fake_target", 0 <= self.fake_target < min(self.real_target, 1.0), "in [0, real_target)"),
+                ("fake_target", 0 <= self.fake_target < self.real_target, "in [0, real_target)"),
                 ("clip_value", optional(self.clip_value, lambda v: v > 0), "> 0 (or null)"),
                 ("mmd_bandwidths", len(self.mmd_bandwidths) > 0 and all(b > 0 for b in self.mmd_bandwidths),
                  "a non-empty list of widths > 0"),

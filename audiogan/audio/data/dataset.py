@@ -20,11 +20,13 @@ drawn from ``[lo, hi]``, i.e. new voices from the same recordings. A slowed segm
 content above ``factor`` x Nyquist (7.04 kHz at 0.88), so with ``speed_band`` (the default) its damaged input
 is cut at the same edge: otherwise the band above it holds only damage (noise, codec hiss) in every slowed
 example, and the model learns to remove the top band of all speech (audiogan-v2-speed cut 7-8 kHz of clean
-held-out speech by 13 dB; audiogan-v2, trained without speed perturbation, by 1 dB). ``shaping = s`` filters the clean speech
-of every training example through a random second-order filter, ``(1 + a z^-1 + b z^-2) / (1 + c z^-1 + d
-z^-2)`` with coefficients uniform in ``[-s, s]`` (RNNoise's spectral shaping, Valin 2018, uses s = 3/8):
-microphones and rooms of another tilt and resonance, which the target carries too, so the model learns
-to keep an input's colour rather than impose the training voices'. Validation examples are left as recorded.
+held-out speech by 13 dB; audiogan-v2, trained without speed perturbation, by 1 dB).
+
+``shaping = s`` filters the clean speech of every training example through a random second-order filter,
+``(1 + a z^-1 + b z^-2) / (1 + c z^-1 + d z^-2)`` with coefficients uniform in ``[-s, s]`` (RNNoise's
+spectral shaping, Valin 2018, uses s = 3/8): microphones and rooms of another tilt and resonance, which the
+target carries too, so the model learns to keep an input's colour rather than impose the training voices'.
+Validation examples are left as recorded.
 
 Every example is a pure function of ``(seed, index)`` so a resumed run sees exactly the batches that an
 uninterrupted run would have seen, whatever the number of loader workers.
