@@ -219,6 +219,12 @@ def test_a_slowed_example_s_input_is_cut_where_its_target_is(tmp_path):
         assert np.abs(spec - spec_kept).max() < 1e-2 * spec_kept.max()  # the band below is left as it was
     fast = [EnhancementDataset(data(speed=[1.1, 1.1], speed_band=b), SR, 3) for b in (True, False)]
     assert all(torch.equal(a, b) for a, b in zip(fast[0][0], fast[1][0]))
+    # unpaired: the input is another recording, not made from the slowed target: left as it is
+    unpaired = [EnhancementDataset(DataConfig(mode="unpaired", clean=[str(tmp_path / "white.wav")],
+                                              degraded=[str(tmp_path / "white.wav")], segment_seconds=0.5,
+                                              speed=[0.88, 0.88], speed_band=b), SR, 3) for b in (True, False)]
+    assert all(torch.equal(a, b) for a, b in zip(unpaired[0][0], unpaired[1][0]))
+    assert _top_share_db(unpaired[0][0][0], edge) > -30
     build_cache(data(speed=[0.88, 0.88], speed_band=False), SR, 3, tmp_path / "c", segments=2, validation=0,
                 shard_size=2)
     meta = json.loads((tmp_path / "c" / "cache.json").read_text())

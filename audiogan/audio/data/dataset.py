@@ -18,9 +18,10 @@ step 6,000, trained without any, took clean held-out speech of full-band voices 
 segment of ``factor * L`` samples is resampled to ``L``, so pitch, formants and tempo all scale by a factor
 drawn from ``[lo, hi]``, i.e. new voices from the same recordings. A slowed segment (factor < 1) has no
 content above ``factor`` x Nyquist (7.04 kHz at 0.88), so with ``speed_band`` (the default) its damaged input
-is cut at the same edge: otherwise the band above it holds only damage (noise, codec hiss) in every slowed
-example, and the model learns to remove the top band of all speech (audiogan-v2-speed cut 7-8 kHz of clean
-held-out speech by 13 dB; audiogan-v2, trained without speed perturbation, by 1 dB).
+is cut at the same edge (modes synthetic and clean, where the input is made from the target): otherwise the
+band above it holds only damage (noise, codec hiss) in every slowed example, and the model learns to remove
+the top band of all speech (audiogan-v2-speed cut 7-8 kHz of clean held-out speech by 13 dB; audiogan-v2,
+trained without speed perturbation, by 1 dB).
 
 ``shaping = s`` filters the clean speech of every training example through a random second-order filter,
 ``(1 + a z^-1 + b z^-2) / (1 + c z^-1 + d z^-2)`` with coefficients uniform in ``[-s, s]`` (RNNoise's
@@ -226,6 +227,7 @@ class EnhancementDataset(Dataset):
         lo, hi = self.cfg.gain_db
         gain = 10 ** (rng.uniform(lo, hi) / 20) * 0.9 / max(float(np.abs(clean).max()), 1e-4)
         clean = clean * gain
+        made_from_clean = self.cfg.mode in ("synthetic", "clean")  # the input is the target, damaged
         if is_identity(self.seed, index, self.identity):
             degraded = clean
         elif self.cfg.mode == "paired":
@@ -239,7 +241,7 @@ class EnhancementDataset(Dataset):
             degraded, _ = degrade(clean, self.sr, rng, self.cfg.degrade, names=self.degradations, speech=self.clean)
         if self.noise and degraded is not clean:  # after the simulator: recorded noise on top of whatever damage it did
             degraded = np.clip(self.noise.apply(degraded, rng), -1, 1)
-        if factor < 1 and self.cfg.speed_band and degraded is not clean:
+        if factor < 1 and self.cfg.speed_band and made_from_clean and degraded is not clean:
             degraded = self._band_edge(degraded, factor)
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(0)  # noqa: E731
         return as_t(degraded), as_t(clean)
