@@ -130,6 +130,8 @@ class EnhancementDataset(Dataset):
         self.cfg, self.sr, self.seed = cfg, sample_rate, seed
         self.identity = cfg.identity_fraction  # 0 for validation examples: they are all damaged
         self.speed, self.shaping = tuple(cfg.speed), cfg.shaping  # AS_RECORDED for validation examples
+        # speed_band applies where the input is made from the target (not to another recording's)
+        self.cut_slowed = cfg.speed_band and cfg.mode in ("synthetic", "clean")
         self.length = int(round(cfg.segment_seconds * sample_rate))
         self.report = CorpusReport()
         self.degradations = available(cfg.degrade.names)
@@ -227,7 +229,6 @@ class EnhancementDataset(Dataset):
         lo, hi = self.cfg.gain_db
         gain = 10 ** (rng.uniform(lo, hi) / 20) * 0.9 / max(float(np.abs(clean).max()), 1e-4)
         clean = clean * gain
-        made_from_clean = self.cfg.mode in ("synthetic", "clean")  # the input is the target, damaged
         if is_identity(self.seed, index, self.identity):
             degraded = clean
         elif self.cfg.mode == "paired":
@@ -241,7 +242,7 @@ class EnhancementDataset(Dataset):
             degraded, _ = degrade(clean, self.sr, rng, self.cfg.degrade, names=self.degradations, speech=self.clean)
         if self.noise and degraded is not clean:  # after the simulator: recorded noise on top of whatever damage it did
             degraded = np.clip(self.noise.apply(degraded, rng), -1, 1)
-        if factor < 1 and self.cfg.speed_band and made_from_clean and degraded is not clean:
+        if factor < 1 and self.cut_slowed and degraded is not clean:
             degraded = self._band_edge(degraded, factor)
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(0)  # noqa: E731
         return as_t(degraded), as_t(clean)
