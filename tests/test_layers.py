@@ -58,6 +58,17 @@ def test_minibatch_stddev_values_and_shapes():
         L.MinibatchStdDev(group_size=4)(torch.randn(6, 3))
 
 
+def test_minibatch_stddev_matches_torch_var_with_gradients():
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    out = L.MinibatchStdDev(group_size=4)(x)
+    ref_std = (x.view(4, 2, 3, 4, 4).var(dim=0, unbiased=False) + 1e-8).sqrt().flatten(1).mean(1).repeat(4)
+    assert_close(out[:, 3, 0, 0], ref_std)
+    (g,) = torch.autograd.grad(out[:, 3].sum(), x)
+    (g_ref,) = torch.autograd.grad(ref_std.sum() * 16, x)
+    assert_close(g, g_ref)
+
+
 def test_fade_in():
     old, new = torch.zeros(3), torch.ones(3) * 4
     assert_close(L.fade_in(old, new, 0.25), torch.ones(3))
