@@ -3,13 +3,15 @@
 import itertools
 import json
 
+import librosa
 import numpy as np
 import pytest
+import scipy.signal
 import soundfile as sf
 import torch
 
 from audiogan.audio.data.cache import CachedDataset, build_cache, make_dataset, read_meta
-from audiogan.audio.data.dataset import DataConfig, EnhancementDataset, make_loader, random_shaping
+from audiogan.audio.data.dataset import DataConfig, EnhancementDataset, formant_shift, make_loader, random_shaping
 from audiogan.audio.data.files import CorpusReport
 from audiogan.audio.data.noise import NoiseBank, NoiseConfig
 from audiogan.audio.degrade import noise as N
@@ -286,6 +288,58 @@ def test_shaping_colours_training_speech_only(tmp_path):
             DataConfig(mode=mode, cache="c", clean=["a"], degraded=["b"], shaping=0.2)
     with pytest.raises(ValueError, match="shaping must be"):
         data(shaping=0.5)
+
+
+def _vowel(f0: float = 150.0, formant: float = 1000.0, seconds: float = 1.0) -> np.ndarray:
+    """A pulse train at ``f0`` through one resonance at ``formant`` Hz (bandwidth 100 Hz): a one-formant vowel."""
+    n = int(seconds * SR)
+    pulses = np.zeros(n)
+    pulses[::int(round(SR / f0))] = 1.0
+    r, theta = np.exp(-np.pi * 100 / SR), 2 * np.pi * formant / SR
+    return (0.1 * scipy.signal.lfilter([1.0], [1.0, -2 * r * np.cos(theta), r * r], pulses)).astype(np.float32)
+
+
+def _lpc_formant(x: np.ndarray) -> float:
+    """The resonance frequency (Hz) of an order-2 LPC fit of ``x``: an estimate independent of the STFT."""
+    a = librosa.lpc(x.astype(np.float64), order=2)
+    return float(abs(np.angle(np.roots(a)[0])) * SR / (2 * np.pi))
+
+
+def test_formant_shift_moves_the_resonance_and_keeps_the_pitch():
+    """``formant_shift`` by 1.2 moves a one-formant vowel's resonance from 1,000 Hz to about 1,200 (an LPC fit,
+    not the STFT it works in, measures it) and keeps its 150 Hz pitch and its length; factor 1 is the input
+    itself."""
+    x = _vowel()
+    assert _lpc_formant(x) == pytest.approx(1000, abs=40)
+    for factor in (0.85, 1.2):
+        y = formant_shift(x, factor)
+        assert y.shape == x.shape and y.dtype == np.float32
+        assert _lpc_formant(y) == pytest.approx(1000 * factor, rel=0.06)
+        lags = np.correlate(y, y, "full")[len(y) - 1:][40:200]  # periods 2.5 to 12.5 ms
+        assert 40 + int(lags.argmax()) == pytest.approx(SR / 150, abs=1)
+    assert formant_shift(x, 1.0) is x
+
+
+def test_formant_warps_training_speech_only(tmp_path):
+    """``data.formant`` moves the resonance of training targets within its range and not their pitch, leaves
+    validation examples as recorded, draws nothing at [1, 1] (configs without it keep their examples), and is
+    refused where speech is not degraded here."""
+    sf.write(tmp_path / "vowel.wav", _vowel(seconds=3.0), SR)
+    data = lambda **kw: DataConfig(mode="clean", clean=[str(tmp_path / "vowel.wav")], segment_seconds=0.5,  # noqa: E731
+                                   degrade=DegradeConfig(names=["quantize"]), **kw)
+    plain, off, warped = (EnhancementDataset(data(**kw), SR, 3) for kw in ({}, {"formant": [1.0, 1.0]},
+                                                                            {"formant": [0.85, 1.2]}))
+    formants = []
+    for i in range(8):
+        assert all(torch.equal(p, o) for p, o in zip(plain[i], off[i]))
+        formants.append(_lpc_formant(warped[i][1][0].numpy()))
+    assert 800 < min(formants) and max(formants) < 1300 and max(formants) - min(formants) > 100
+    for (d, c), (pd, pc) in zip(warped.validation(3), plain.validation(3)):
+        assert torch.equal(d, pd) and torch.equal(c, pc)
+    with pytest.raises(ValueError, match="make the cache with it"):
+        DataConfig(mode="cached", cache="c", formant=[0.9, 1.1])
+    with pytest.raises(ValueError, match="formant must be"):
+        data(formant=[1.2, 1.1])
 
 
 def _band_levels(y: np.ndarray, window: int, edges: np.ndarray) -> np.ndarray:

@@ -29,6 +29,13 @@ spectral shaping, Valin 2018, uses s = 3/8): microphones and rooms of another ti
 target carries too, so the model learns to keep an input's colour rather than impose the training voices'.
 Validation examples are left as recorded.
 
+``formant = [lo, hi]`` moves the formants of the clean speech of every training example by a factor drawn
+from the range and keeps its pitch: each STFT frame's spectral envelope (cepstrally smoothed log magnitude)
+is warped along frequency, ``E'(f) = E(f / factor)``, and the frame is reweighted by ``E' / E`` with its
+harmonics and phase kept (the envelope-only variant of vocal tract length perturbation, Jaitly and Hinton
+2013). With ``speed``, which scales pitch and formants together, it draws voices whose pitch and vocal tract
+vary apart: speakers the two recorded voices are not. Validation examples are left as recorded.
+
 Every example is a pure function of ``(seed, index)`` so a resumed run sees exactly the batches that an
 uninterrupted run would have seen, whatever the number of loader workers.
 """
@@ -54,7 +61,7 @@ from .synthetic import synth_utterance
 
 log = logging.getLogger(__name__)
 VALID_SEED_OFFSET = 1_000_003  # the validation split draws from another seed stream than training
-AS_RECORDED = {"speed": [1.0, 1.0], "shaping": 0.0}  # the data options that validation speech goes without
+AS_RECORDED = {"speed": [1.0, 1.0], "shaping": 0.0, "formant": [1.0, 1.0]}  # the data options that validation speech goes without
 
 
 @dataclass
@@ -77,6 +84,7 @@ class DataConfig:
     speed: list[float] = field(default_factory=lambda: [1.0, 1.0])  # speed perturbation range of the clean speech
     shaping: float = 0.0  # random second-order filter of the clean speech, coefficients in [-shaping, shaping]
     speed_band: bool = True  # a slowed example's input is cut at its target's band edge (factor x Nyquist)
+    formant: list[float] = field(default_factory=lambda: [1.0, 1.0])  # formant warp range, pitch kept
 
     def __post_init__(self) -> None:
         if self.mode not in ("synthetic", "clean", "paired", "unpaired", "cached"):
@@ -104,6 +112,8 @@ class DataConfig:
                               ("speed", len(self.speed) == 2 and 0.5 <= self.speed[0] <= self.speed[1] <= 2.0,
                                "[low, high] with 0.5 <= low <= high <= 2"),
                               ("shaping", 0 <= self.shaping < 0.5, "in [0, 0.5) (stable filters)"),
+                              ("formant", len(self.formant) == 2 and 0.5 <= self.formant[0] <= self.formant[1] <= 2.0,
+                               "[low, high] with 0.5 <= low <= high <= 2"),
                               ("gain_db", len(self.gain_db) == 2 and self.gain_db[0] <= self.gain_db[1],
                                "[low, high] with low <= high")):
             if not ok:
@@ -115,6 +125,31 @@ def random_shaping(x: np.ndarray, rng: np.random.Generator, s: float) -> np.ndar
     For ``s < 0.5`` the poles lie inside the unit circle (|d| < 1 and |c| < 1 + d), so the filter is stable."""
     a, b, c, d = rng.uniform(-s, s, 4)
     return scipy.signal.lfilter([1.0, a, b], [1.0, c, d], x).astype(x.dtype, copy=False)
+
+
+def formant_shift(x: np.ndarray, factor: float, n_fft: int = 512, hop: int = 128, lifter: int = 24,
+                  max_gain: float = 8.0) -> np.ndarray:
+    """``x`` with its formants moved by ``factor`` (> 1: up, a shorter vocal tract) and its pitch kept.
+
+    Per STFT frame (Hann, ``n_fft``, ``hop``), the log-magnitude envelope is the real cepstrum kept below
+    quefrency ``lifter`` (1.5 ms at 16 kHz: under the pitch period of any voice up to 660 Hz); the frame is
+    multiplied by ``exp(E(f / factor) - E(f))``, bounded to ``[1 / max_gain, max_gain]`` so a warped
+    envelope cannot lift a spectral valley into noise, and resynthesised by overlap-add with its own phase."""
+    if factor == 1.0 or len(x) < n_fft:
+        return x
+    stft = dict(nperseg=n_fft, noverlap=n_fft - hop, window="hann")
+    _, _, spec = scipy.signal.stft(x, boundary="even", **stft)
+    cepstrum = np.fft.irfft(np.log(np.abs(spec) + 1e-9), n=n_fft, axis=0)
+    cepstrum[lifter:n_fft - lifter + 1] = 0.0
+    envelope = np.fft.rfft(cepstrum, axis=0).real  # (bins, frames)
+    bins = np.arange(envelope.shape[0], dtype=np.float64)
+    source = np.clip(bins / factor, 0, bins[-1])
+    lo = np.floor(source).astype(int)
+    hi, w = np.minimum(lo + 1, len(bins) - 1), (source - lo)[:, None]
+    warped = (1 - w) * envelope[lo] + w * envelope[hi]
+    gain = np.exp(np.clip(warped - envelope, -np.log(max_gain), np.log(max_gain)))
+    _, y = scipy.signal.istft(spec * gain, boundary=True, **stft)
+    return fit_length(y, len(x)).astype(x.dtype, copy=False)
 
 
 def is_identity(seed: int, index: int, fraction: float) -> bool:
@@ -129,7 +164,8 @@ class EnhancementDataset(Dataset):
     def __init__(self, cfg: DataConfig, sample_rate: int, seed: int):
         self.cfg, self.sr, self.seed = cfg, sample_rate, seed
         self.identity = cfg.identity_fraction  # 0 for validation examples: they are all damaged
-        self.speed, self.shaping = tuple(cfg.speed), cfg.shaping  # AS_RECORDED for validation examples
+        # AS_RECORDED for validation examples
+        self.speed, self.shaping, self.formant = tuple(cfg.speed), cfg.shaping, tuple(cfg.formant)
         # speed_band applies where the input is made from the target (not to another recording's)
         self.cut_slowed = cfg.speed_band and cfg.mode in ("synthetic", "clean")
         self.length = int(round(cfg.segment_seconds * sample_rate))
@@ -164,6 +200,7 @@ class EnhancementDataset(Dataset):
         other.__dict__.update(self.__dict__)
         other.seed, other.identity = self.seed + VALID_SEED_OFFSET, 0.0
         other.speed, other.shaping = tuple(AS_RECORDED["speed"]), AS_RECORDED["shaping"]
+        other.formant = tuple(AS_RECORDED["formant"])
         return [other[i] for i in range(n)]
 
     def _load_pairs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -204,9 +241,9 @@ class EnhancementDataset(Dataset):
         return x[start:start + length], start
 
     def _clean_segment(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int, float]:
-        """A training segment of ``x`` and its speed factor, speed-perturbed when ``speed`` is not ``(1, 1)``
-        and shaped when ``shaping`` is not 0 (no draw otherwise, so configs without them keep their exact
-        examples)."""
+        """A training segment of ``x`` and its speed factor, speed-perturbed when ``speed`` is not ``(1, 1)``,
+        its formants moved when ``formant`` is not ``(1, 1)`` and shaped when ``shaping`` is not 0 (no draw
+        otherwise, so configs without them keep their exact examples)."""
         factor = 1.0
         if self.speed == (1.0, 1.0):
             segment, start = self._segment(x, rng)
@@ -214,6 +251,8 @@ class EnhancementDataset(Dataset):
             factor = float(rng.uniform(*self.speed))
             segment, start = self._segment(x, rng, length=int(round(self.length * factor)))
             segment = fit_length(resample(segment, self.sr * factor, self.sr), self.length)
+        if self.formant != (1.0, 1.0):
+            segment = formant_shift(segment, float(rng.uniform(*self.formant)))
         if self.shaping:
             segment = random_shaping(segment, rng, self.shaping)
         return segment, start, factor
