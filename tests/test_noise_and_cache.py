@@ -321,9 +321,10 @@ def test_formant_shift_moves_the_resonance_and_keeps_the_pitch():
 
 
 def test_formant_warps_training_speech_only(tmp_path):
-    """``data.formant`` moves the resonance of training targets within its range and not their pitch, leaves
-    validation examples as recorded, draws nothing at [1, 1] (configs without it keep their examples), and is
-    refused where speech is not degraded here."""
+    """``data.formant`` moves the resonance of training targets within its range, leaves validation examples
+    as recorded, draws nothing at [1, 1] (configs without it keep their examples), draws its factor apart from
+    every other choice (a warped example's input is the same damage of the same crop: at factor 1 it equals
+    the plain example), and is refused where speech is not degraded here."""
     sf.write(tmp_path / "vowel.wav", _vowel(seconds=3.0), SR)
     data = lambda **kw: DataConfig(mode="clean", clean=[str(tmp_path / "vowel.wav")], segment_seconds=0.5,  # noqa: E731
                                    degrade=DegradeConfig(names=["quantize"]), **kw)
@@ -336,6 +337,9 @@ def test_formant_warps_training_speech_only(tmp_path):
     assert 800 < min(formants) and max(formants) < 1300 and max(formants) - min(formants) > 100
     for (d, c), (pd, pc) in zip(warped.validation(3), plain.validation(3)):
         assert torch.equal(d, pd) and torch.equal(c, pc)
+    unit = EnhancementDataset(data(formant=[1.0, 1.0 + 1e-12]), SR, 3)  # draws a factor, warps by ~1
+    for i in range(4):
+        assert all(np.allclose(a.numpy(), b.numpy(), atol=1e-5) for a, b in zip(plain[i], unit[i]))
     with pytest.raises(ValueError, match="make the cache with it"):
         DataConfig(mode="cached", cache="c", formant=[0.9, 1.1])
     with pytest.raises(ValueError, match="formant must be"):

@@ -240,10 +240,12 @@ class EnhancementDataset(Dataset):
         start = int(rng.integers(0, len(x) - length + 1)) if start is None else start
         return x[start:start + length], start
 
-    def _clean_segment(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int, float]:
+    def _clean_segment(self, x: np.ndarray, rng: np.random.Generator,
+                       index: int) -> tuple[np.ndarray, int, float]:
         """A training segment of ``x`` and its speed factor, speed-perturbed when ``speed`` is not ``(1, 1)``,
         its formants moved when ``formant`` is not ``(1, 1)`` and shaped when ``shaping`` is not 0 (no draw
-        otherwise, so configs without them keep their exact examples)."""
+        otherwise, so configs without them keep their exact examples). The formant factor comes from its own
+        stream of ``(seed, index)``: with it or without, an example's every other draw is the same."""
         factor = 1.0
         if self.speed == (1.0, 1.0):
             segment, start = self._segment(x, rng)
@@ -252,7 +254,8 @@ class EnhancementDataset(Dataset):
             segment, start = self._segment(x, rng, length=int(round(self.length * factor)))
             segment = fit_length(resample(segment, self.sr * factor, self.sr), self.length)
         if self.formant != (1.0, 1.0):
-            segment = formant_shift(segment, float(rng.uniform(*self.formant)))
+            factor_f = np.random.default_rng([self.seed, index, 0xF0]).uniform(*self.formant)
+            segment = formant_shift(segment, float(factor_f))
         if self.shaping:
             segment = random_shaping(segment, rng, self.shaping)
         return segment, start, factor
@@ -264,7 +267,7 @@ class EnhancementDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
         k = int(rng.choice(len(self.clean), p=self.weights))
-        clean, start, factor = self._clean_segment(self.clean[k], rng)
+        clean, start, factor = self._clean_segment(self.clean[k], rng, index)
         lo, hi = self.cfg.gain_db
         gain = 10 ** (rng.uniform(lo, hi) / 20) * 0.9 / max(float(np.abs(clean).max()), 1e-4)
         clean = clean * gain
