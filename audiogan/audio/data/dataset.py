@@ -61,7 +61,8 @@ from .synthetic import synth_utterance
 
 log = logging.getLogger(__name__)
 VALID_SEED_OFFSET = 1_000_003  # the validation split draws from another seed stream than training
-AS_RECORDED = {"speed": [1.0, 1.0], "shaping": 0.0, "formant": [1.0, 1.0]}  # the data options that validation speech goes without
+# the data options that validation speech goes without
+AS_RECORDED = {"speed": [1.0, 1.0], "shaping": 0.0, "formant": [1.0, 1.0]}
 
 
 @dataclass
@@ -254,8 +255,8 @@ class EnhancementDataset(Dataset):
             segment, start = self._segment(x, rng, length=int(round(self.length * factor)))
             segment = fit_length(resample(segment, self.sr * factor, self.sr), self.length)
         if self.formant != (1.0, 1.0):
-            factor_f = np.random.default_rng([self.seed, index, 0xF0]).uniform(*self.formant)
-            segment = formant_shift(segment, float(factor_f))
+            warp = np.random.default_rng([self.seed, index, 0xF0]).uniform(*self.formant)
+            segment = formant_shift(segment, float(warp))
         if self.shaping:
             segment = random_shaping(segment, rng, self.shaping)
         return segment, start, factor
