@@ -165,8 +165,7 @@ class EnhancementDataset(Dataset):
     def __init__(self, cfg: DataConfig, sample_rate: int, seed: int):
         self.cfg, self.sr, self.seed = cfg, sample_rate, seed
         self.identity = cfg.identity_fraction  # 0 for validation examples: they are all damaged
-        # AS_RECORDED for validation examples
-        self.speed, self.shaping, self.formant = tuple(cfg.speed), cfg.shaping, tuple(cfg.formant)
+        self._alter({key: getattr(cfg, key) for key in AS_RECORDED})  # AS_RECORDED for validation examples
         # speed_band applies where the input is made from the target (not to another recording's)
         self.cut_slowed = cfg.speed_band and cfg.mode in ("synthetic", "clean")
         self.length = int(round(cfg.segment_seconds * sample_rate))
@@ -200,9 +199,12 @@ class EnhancementDataset(Dataset):
         other = EnhancementDataset.__new__(EnhancementDataset)
         other.__dict__.update(self.__dict__)
         other.seed, other.identity = self.seed + VALID_SEED_OFFSET, 0.0
-        other.speed, other.shaping = tuple(AS_RECORDED["speed"]), AS_RECORDED["shaping"]
-        other.formant = tuple(AS_RECORDED["formant"])
+        other._alter(AS_RECORDED)
         return [other[i] for i in range(n)]
+
+    def _alter(self, options: dict) -> None:
+        """Apply ``options`` (values for AS_RECORDED's keys) to the clean speech of this dataset's examples."""
+        self.speed, self.shaping, self.formant = tuple(options["speed"]), options["shaping"], tuple(options["formant"])
 
     def _load_pairs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Every ``(clean, degraded)`` pair of files with the same relative path, over every pair of folders
