@@ -2,11 +2,12 @@
 
 Each run's ``metrics.jsonl`` gives the checkpoints where the validation split was scored; the curves are
 drawn against the hours of audio the generator had seen (``data/hours_seen``, counting a warm start's
-hours), so runs of different batch sizes or warm starts line up. The table prints every key at every
-scored step of every run.
+hours), so runs of different batch sizes or warm starts line up. Rows of ``RUN/heldout.jsonl``
+(``scripts/heldout_curve.py``: checkpoints scored on a held-out set) join them under ``heldout/*`` keys.
+The table prints every key at every scored step of every run.
 
     python scripts/plot_learning_curves.py runs/v2-l1 runs/v2-l1-wide -o curves.png \
-        [--keys valid/pesq,valid/dnsmos,valid/sisdr] [--x step]
+        [--keys valid/pesq,valid/dnsmos,heldout/pesq,heldout/dnsmos] [--x step]
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ def scored_rows(run: Path, keys: list[str]) -> list[dict]:
         hours = row.get("data/hours_seen", hours)
         if any(k in row for k in keys):
             rows.append({**row, "data/hours_seen": hours})
-    return rows
+    held_out = run / "heldout.jsonl"  # scripts/heldout_curve.py: rows that carry their own hours seen
+    for line in held_out.read_text().splitlines() if held_out.exists() else []:
+        row = json.loads(line) if line.strip() else {}
+        if any(k in row for k in keys):
+            rows.append(row)
+    return sorted(rows, key=lambda r: r["step"])
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ def _load(name: str):
 
 
 @pytest.mark.parametrize("name", ["bench_enhance", "bench_gpu", "compare_peer", "ablate_v2", "summarize_run",
-                                  "plot_learning_curves"])
+                                  "plot_learning_curves", "heldout_curve"])
 def test_scripts_import(name):
     assert _load(name).main
 
@@ -145,3 +145,56 @@ def test_compare_peer_runs_each_system_once_and_evaluates_extra_trees(tmp_path, 
     assert runs == ["dfn3", "audiogan"]  # not run again
     assert set(seen) == {"input", "audiogan", "dfn3", "v2"} and seen["v2"] == tmp_path / "v2"
     assert "x real time" in (out / "speed.md").read_text() and (out / "table.md").read_text() == "table\n"
+
+
+def test_heldout_curve_scores_each_checkpoint_once_and_the_plot_reads_it(tmp_path, monkeypatch, speech, capsys):
+    """Every kept checkpoint at a multiple of --every gets a row (overall and per family, with the input's
+    scores and the hours seen); a second call scores nothing again; the curves script plots the rows."""
+    import json
+    import sys
+
+    import soundfile as sf
+
+    from audiogan.audio.data.cache import build_cache
+    from audiogan.audio.data.dataset import DataConfig
+    from audiogan.audio.degrade.registry import DegradeConfig
+    from audiogan.audio.train import AudioTrainConfig, train
+    from audiogan.config import parse_config
+
+    data = DataConfig(mode="synthetic", synthetic_utterances=2, segment_seconds=0.5, batch_size=2,
+                      degrade=DegradeConfig(names=["noise"]))
+    build_cache(data, 16000, 0, tmp_path / "cache", segments=8, validation=2, shard_size=8)
+    cfg = parse_config({
+        "steps": 4, "seed": 1, "data": {"mode": "cached", "cache": str(tmp_path / "cache"), "batch_size": 2},
+        "generator": {"kind": "spectral_phase", "n_fft": 64, "hop": 16, "channels": 8, "blocks": 2},
+        "critic": {"stft_sizes": [128], "waveform_scales": 0, "periods": [2], "channels": 4, "blocks": 1},
+        "recon": {"fft_sizes": [128], "phase_fft_sizes": [128]}, "log_every": 1, "sample_every": 4,
+        "checkpoint_every": 1, "keep_checkpoints": 3}, AudioTrainConfig)
+    run = tmp_path / "run"
+    train(cfg, run)  # keeps steps 2, 3 and 4
+    noisy = speech + 0.005 * np.random.default_rng(1).standard_normal(len(speech)).astype(np.float32)
+    for sub, x in (("clean", speech), ("degraded/noise", noisy)):
+        (tmp_path / "set" / sub).mkdir(parents=True)
+        sf.write(tmp_path / "set" / sub / "a.wav", x, 16000)
+    curve = _load("heldout_curve")
+    argv = ["heldout_curve.py", str(run), "--set", str(tmp_path / "set"), "--every", "2"]
+    monkeypatch.setattr(sys, "argv", argv)
+    curve.main()
+    rows = [json.loads(line) for line in (run / "heldout.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    assert rows[1]["data/hours_seen"] == pytest.approx(4 * 2 * 0.5 / 3600, rel=1e-3)
+    assert rows[0]["heldout/files"] == 1 and 1.0 <= rows[0]["heldout/pesq"] <= 4.7
+    assert rows[0]["heldout/noise/pesq_input"] == rows[0]["heldout/pesq_input"]  # one family: the same file
+    assert rows[0]["heldout/pesq"] != rows[1]["heldout/pesq"]  # two steps, two generators
+    assert not (run / ".heldout").exists()
+    curve.main()
+    assert len((run / "heldout.jsonl").read_text().splitlines()) == 2
+    out = tmp_path / "curves.png"
+    monkeypatch.setattr(sys, "argv", ["x", str(run), "-o", str(out), "--keys", "heldout/pesq"])
+    capsys.readouterr()
+    _load("plot_learning_curves").main()
+    table = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| run |")]
+    assert [cells[1] for cells in table] == ["step", "2", "4"] and out.read_bytes()[:4] == b"\x89PNG"
+    monkeypatch.setattr(sys, "argv", argv[:2] + ["--set", str(tmp_path / "cache")])
+    with pytest.raises(SystemExit, match="not an evaluation set"):
+        curve.main()
