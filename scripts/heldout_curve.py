@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -105,6 +106,7 @@ def main() -> None:
     if args.every < 1:
         raise SystemExit("--every must be at least 1")
     torch.set_num_threads(args.threads)
+    logging.getLogger("audiogan").setLevel(logging.ERROR)  # the enhancer's notes on each file's DC offset
     last = int(yaml.safe_load((args.run / "config.yaml").read_text())["steps"])
     while True:
         done = scored_steps(args.run)
