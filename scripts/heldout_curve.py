@@ -40,16 +40,11 @@ def scored_steps(run: Path) -> set[int]:
 
 def enhancer_at(checkpoint: Path):
     """The checkpoint's EMA generator (its generator when it kept no EMA) as an :class:`Enhancer`."""
-    import yaml
-
     from audiogan.audio.enhance.enhancer import Enhancer, EnhancerConfig
+    from audiogan.audio.export import read_checkpoint
     from audiogan.audio.models import make_generator
-    from audiogan.audio.train import AudioTrainConfig
-    from audiogan.checkpoint import load_checkpoint
-    from audiogan.config import parse_config
 
-    cfg_text, models, _ = load_checkpoint(checkpoint)
-    cfg = parse_config(yaml.safe_load(cfg_text), AudioTrainConfig, str(checkpoint / "config.yaml"))
+    _, models, _, cfg = read_checkpoint(checkpoint)
     generator = make_generator(cfg.generator)
     generator.load_state_dict(models.get("generator_ema", models["generator"]), strict=True)
     return Enhancer(generator, EnhancerConfig(name=checkpoint.name, sample_rate=cfg.sample_rate,
@@ -98,6 +93,7 @@ def main() -> None:
     import yaml
 
     from audiogan.checkpoint import checkpoint_step, checkpoints
+    from audiogan.errors import ConfigError
 
     if not (args.set / "clean").is_dir() or not (args.set / "degraded").is_dir():
         raise SystemExit(f"{args.set}: not an evaluation set (needs clean/ and degraded/)")
@@ -114,8 +110,10 @@ def main() -> None:
         for step, ckpt in [(s, c) for s, c in found if s % args.every == 0 and s not in done]:
             try:
                 row = score(args.run, ckpt, step, args.set)
-            except FileNotFoundError:  # pruned by the training run while being read
-                continue
+            except ConfigError:
+                if ckpt.exists():
+                    raise
+                continue  # pruned by the training run while being read
             with open(args.run / CURVE, "a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"step {step}: held-out PESQ {row['heldout/pesq']:.3f} (input {row['heldout/pesq_input']:.3f}), "

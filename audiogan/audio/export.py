@@ -63,6 +63,12 @@ def _load_run(run: Path, best: bool = False) -> tuple[Path, str, dict, dict | No
         ckpt = latest_checkpoint(run)
     if ckpt is None:
         raise ConfigError(f"{run}: no checkpoint to export")
+    return (ckpt, *read_checkpoint(ckpt))
+
+
+def read_checkpoint(ckpt: Path) -> tuple[str, dict, dict | None, AudioTrainConfig]:
+    """``(config text, models, training state, config)`` of one checkpoint folder of an audio run; a
+    :class:`ConfigError` naming the cause in one line when it cannot be read or holds no generator."""
     try:
         cfg_text, models, state = load_checkpoint(ckpt)
     except Exception as err:  # a damaged or partly deleted checkpoint: no traceback, the cause in one line
@@ -70,7 +76,7 @@ def _load_run(run: Path, best: bool = False) -> tuple[Path, str, dict, dict | No
     train_cfg = parse_config(yaml.safe_load(cfg_text), AudioTrainConfig, str(ckpt / "config.yaml"))
     if "generator" not in models:
         raise ConfigError(f"{ckpt}: cannot load the checkpoint (no generator.safetensors)")
-    return ckpt, cfg_text, models, state, train_cfg
+    return cfg_text, models, state, train_cfg
 
 
 def export_model(run: str | Path, model_dir: str | Path, name: str | None = None,
