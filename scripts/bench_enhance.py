@@ -166,4 +166,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from audiogan.cli.common import run_script
+
+    run_script(main)

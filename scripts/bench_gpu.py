@@ -320,4 +320,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from audiogan.cli.common import run_script
+
+    run_script(main)

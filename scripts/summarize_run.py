@@ -40,4 +40,6 @@ def main(run: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "runs/base")
+    from audiogan.cli.common import run_script
+
+    run_script(lambda: main(sys.argv[1] if len(sys.argv) > 1 else "runs/base"))

@@ -17,9 +17,28 @@ def _load(name: str):
 
 
 @pytest.mark.parametrize("name", ["bench_enhance", "bench_gpu", "compare_peer", "ablate_v2", "summarize_run",
-                                  "plot_learning_curves", "heldout_curve"])
+                                  "plot_learning_curves", "heldout_curve", "bench_train_data"])
 def test_scripts_import(name):
     assert _load(name).main
+
+
+def test_a_script_reports_a_user_error_in_one_line(tmp_path):
+    """A script run on a recipe whose cache is missing says so in one ``error:`` line and exits 2, as the CLI
+    does; no traceback."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg = yaml.safe_load((SCRIPTS.parent / "configs" / "v2-l1-shape.yaml").read_text())
+    cfg["data"]["cache"] = str(tmp_path / "no-cache")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "bench_train_data.py"), "--recipe", str(recipe)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'no-cache'}: not a segment cache (no cache.json); "
+                                                 "make one with `audiogan corpus cache`"]
 
 
 def test_bench_gpu_quick_runs_on_cpu(tmp_path):

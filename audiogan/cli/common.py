@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import typer
 from rich.console import Console
@@ -150,3 +150,15 @@ def user_errors() -> Iterator[None]:
         fail(f"internal error: a bug in audiogan {__version__}, please report it ({type(e).__name__}: "
              f"{first_line(e)}); run again with --debug (or {DEBUG_ENV}=1) for the traceback")
         raise typer.Exit(EXIT_BUG) from None
+
+
+def run_script(main: Callable[[], Any]) -> None:
+    """Run a ``scripts/*.py`` entry point as a command runs: a user error (a missing cache, a bad config) is one
+    ``error:`` line and exit 2, a system error exit 1, anything else a bug (exit 3, the traceback with
+    ``AUDIOGAN_DEBUG=1``), Ctrl-C exit 130."""
+    install_handlers()
+    try:
+        with user_errors():
+            main()
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
