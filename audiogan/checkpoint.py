@@ -54,12 +54,38 @@ def umask() -> int:
     return mask
 
 
+def check_output_file(path: str | Path) -> None:
+    """Refuse an output path that a rename would wrongly replace or that cannot be written: one that exists
+    and is not a regular file (a device such as ``/dev/null``, a pipe, a folder), or whose folder does not
+    exist. Raises :class:`UserError` naming it; call it before long work, so that the refusal comes first."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; name the output file")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path}: exists and is not a regular file (a device or pipe); refusing to replace it")
+    if not path.parent.is_dir():
+        raise UserError(f"{path.parent}: output folder does not exist")
+
+
+def make_folder(path: str | Path) -> Path:
+    """Create an output folder (and its parents) if needed; a file of that name is refused in one line."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: exists and is not a folder; name a folder for the output")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary sibling ``.NAME.tmp-PID`` of ``path``, then rename it over ``path``.
 
-    The file gets mode ``0o666 & ~umask``: some writers (safetensors) create their file ``0o600``.
+    The file gets mode ``0o666 & ~umask``: some writers (safetensors) create their file ``0o600``. A path
+    that exists and is not a regular file (a device, a pipe) is refused (:func:`check_output_file`): the
+    rename would replace it.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        check_output_file(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)

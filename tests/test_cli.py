@@ -65,3 +65,11 @@ def test_unknown_device_is_a_user_error(tmp_path):
     res = _invoke("enhance", "in.wav", "-o", str(tmp_path / "o.wav"), "--device", "tpu")
     assert res.exit_code == 2 and "unknown device" in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_corpus_options_out_of_range_are_refused(tmp_path):
+    """A sample rate of 0 or a negative duration is an option error (exit 2), not a bug or an empty corpus."""
+    for option, value in (("--sample-rate", "0"), ("--minutes", "-1")):
+        res = _invoke("corpus", "make", "--out", str(tmp_path / "c"), option, value)
+        assert res.exit_code == 2 and option in res.output, res.output
+    assert not (tmp_path / "c").exists()

@@ -141,7 +141,66 @@ def test_existing_output_not_damaged_by_failure(tmp_path, model_dir):
     assert out.read_bytes() == b"precious"
 
 
-def test_missing_and_corrupt_model(tmp_path, model_dir):
+def test_output_format_follows_its_extension(tmp_path, model_dir, speech):
+    """A 16-bit wav enhanced into .flac is a 16-bit FLAC, into .ogg a Vorbis OGG, the same samples within
+    what each keeps (FLAC: one 16-bit step of rounding); an extension that names no audio format is refused in one line, before any output."""
+    src = tmp_path / "in.wav"
+    sf.write(src, speech, SR, subtype="PCM_16")
+    ref = tmp_path / "ref.wav"
+    assert _cli("enhance", src, "-o", ref, "--model", model_dir).exit_code == 0
+    expected, _ = sf.read(ref)
+    for name, fmt, subtype, tol in (("o.flac", "FLAC", "PCM_16", 2**-15), ("o.ogg", "OGG", "VORBIS", 0.1)):
+        res = _cli("enhance", src, "-o", tmp_path / name, "--model", model_dir)
+        assert res.exit_code == 0, res.output
+        info = sf.info(tmp_path / name)
+        assert (info.format, info.subtype, info.samplerate) == (fmt, subtype, SR)
+        y, _ = sf.read(tmp_path / name)
+        assert y.shape == expected.shape and np.abs(y - expected).max() <= tol
+    res = _cli("enhance", src, "-o", tmp_path / "o.txt", "--model", model_dir)
+    assert res.exit_code == 2 and "cannot tell an audio format from '.txt'" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "o.txt").exists()
+
+
+def test_a_device_or_pipe_as_output_is_refused_not_replaced(tmp_path, model_dir, speech):
+    """The rename that makes writes atomic would replace a device (``/dev/null``) or a pipe with a regular
+    file: the CLI, ``evaluate --json`` and every atomic writer refuse such a path instead, and it stays."""
+    import stat
+
+    from audiogan.checkpoint import atomic_write_text
+    from audiogan.errors import UserError
+
+    src = tmp_path / "in.wav"
+    sf.write(src, speech, SR)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    res = _cli("enhance", src, "-o", pipe, "--model", model_dir)
+    assert res.exit_code == 2 and "is not a regular file" in res.output
+    evaluated = _cli("evaluate", "--clean", tmp_path, "--test", tmp_path, "--json", pipe)
+    assert evaluated.exit_code == 2 and "is not a regular file" in evaluated.output
+    with pytest.raises(UserError, match="not a regular file"):
+        atomic_write_text(pipe, "x")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_outputs_that_are_the_wrong_kind_of_path_are_user_errors(tmp_path, model_dir, speech):
+    """A file where a folder is needed (a folder run's output, a training run), and a missing folder for
+    ``evaluate --json``, are refused up front in one line with exit code 2."""
+    (tmp_path / "ins").mkdir()
+    sf.write(tmp_path / "ins" / "a.wav", speech, SR)
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    res = _cli("enhance", tmp_path / "ins", "-o", afile, "--model", model_dir)
+    assert res.exit_code == 2 and "is not a folder" in res.output
+    res = _cli("evaluate", "--clean", tmp_path / "ins", "--test", tmp_path / "ins", "--json",
+               tmp_path / "nowhere" / "t.json")
+    assert res.exit_code == 2 and "output folder does not exist" in res.output
+    res = _cli("toy", "train", "--data", "ring", "--recipe", "best", "--out", afile)
+    assert res.exit_code == 2 and "is not a folder" in res.output and afile.read_text() == "keep"
+
+
+def test_missing_and_corrupt_model(tmp_path, model_dir, tiny_phase_model_dir):
+    other_model_dir = tiny_phase_model_dir
     sf.write(tmp_path / "in.wav", np.zeros(800, np.float32) + 0.01, SR)
     res = _cli("enhance", tmp_path / "in.wav", "-o", tmp_path / "o.wav", "--model", tmp_path / "nomodel")
     assert res.exit_code == 2 and "model folder not found" in res.output
@@ -154,6 +213,11 @@ def test_missing_and_corrupt_model(tmp_path, model_dir):
     (broken / "config.yaml").write_text("generator: {channels: 9}\n")
     with pytest.raises(ConfigError):
         Enhancer.from_pretrained(broken)
+    (broken / "config.yaml").write_text((model_dir / "config.yaml").read_text())
+    (broken / "model.safetensors").write_bytes((other_model_dir / "model.safetensors").read_bytes())
+    with pytest.raises(ConfigError, match=r"cannot load weights \(Error\(s\) in loading state_dict for \w+: "
+                                          r"(Missing|Unexpected) key"):
+        Enhancer.from_pretrained(broken)  # another model's weights: the message says which keys
     assert not (tmp_path / "o.wav").exists()
 
 

@@ -36,6 +36,20 @@ def test_warm_start_loads_matching_tensors_and_names_the_rest(tmp_path):
         warm_start(tmp_path / "missing", {"generator": target})
 
 
+def test_warm_start_takes_a_shipped_model_by_name(tmp_path, monkeypatch):
+    """``--init NAME`` finds ``models/NAME`` as ``enhance --model NAME`` does (a folder of that name here wins)."""
+    from audiogan.audio.enhance.enhancer import EnhancerConfig
+    from audiogan.config import load_config
+    from audiogan.resources import models_dir
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(models_dir() / "audiogan-base" / "config.yaml", EnhancerConfig)
+    target = make_generator(config.generator)
+    report = warm_start("audiogan-base", {"generator": target})
+    assert report.source == str(models_dir() / "audiogan-base")
+    assert report.loaded["generator"] and not report.skipped["generator"]
+
+
 def _cfg(cache, **over):
     return parse_config({
         "steps": 4, "seed": 1,

@@ -22,7 +22,7 @@ import numpy as np
 import pydantic
 import torch
 
-from ..checkpoint import (FolderLock, atomic_write_text, checkpoints, latest_checkpoint, load_checkpoint,
+from ..checkpoint import (FolderLock, atomic_write_text, checkpoints, latest_checkpoint, load_checkpoint, make_folder,
                           prune_checkpoints, rng_state, save_checkpoint, set_rng_state, step_folder)
 from ..config import ConfigError, check_resume_config, dump_yaml
 from ..distributed import World, gather, init_from_env, leave
@@ -256,7 +256,7 @@ def train(cfg: AudioTrainConfig, run: str | Path, resume: bool = False, device: 
     if os.environ.get("RANK", "0") != "0":  # torchrun's other ranks write nothing into the run
         return _train(cfg, run, resume, device, progress, stop_after, init)
     created = not run.exists()
-    run.mkdir(parents=True, exist_ok=True)
+    make_folder(run)
     try:
         with FolderLock(run):
             return _train(cfg, run, resume, device, progress, stop_after, init)

@@ -17,6 +17,7 @@ import torch
 
 from ..checkpoint import checkpoint_step, latest_checkpoint, load_checkpoint, load_weights
 from ..errors import ConfigError
+from ..resources import models_dir
 from .run_log import seen_at
 
 
@@ -79,8 +80,11 @@ def seen_before(path: str | Path) -> dict:
 
 
 def warm_start(path: str | Path, networks: dict[str, torch.nn.Module]) -> WarmStartReport:
-    """Copy every matching tensor of ``path`` into ``networks`` (``{"generator": g, "critic": c}``)."""
+    """Copy every matching tensor of ``path`` into ``networks`` (``{"generator": g, "critic": c}``); ``path`` is
+    a folder, or the name of a model shipped in ``models/`` (as ``enhance --model`` takes)."""
     path = Path(path)
+    if not path.exists() and (models_dir() / str(path)).is_dir():
+        path = models_dir() / str(path)
     if not path.exists():
         raise ConfigError(f"{path}: --init: no such model or run folder")
     report = WarmStartReport(str(path), seen=seen_before(path))

@@ -26,7 +26,8 @@ def train(
     stop_after: Optional[int] = typer.Option(None, min=1, help="stop after this many iterations in total "
                                              "(resumable)"),
     init: Optional[Path] = typer.Option(None, "--init", help="warm-start a new run's networks from a model folder "
-                                        "or a run folder (every tensor that matches; the rest are listed)"),
+                                        "(or a shipped model's name) or a run folder (every tensor that matches; "
+                                        "the rest are listed)"),
 ) -> None:
     """Train the enhancer (or resume a stopped run exactly where it was).
 
@@ -148,6 +149,8 @@ def enhance(
         files = list_audio([str(source)]) if source.is_dir() else [source]
         torch.set_num_threads(choose_threads(threads, audio_seconds(files), workers if source.is_dir() else 1))
         if source.is_dir():
+            if dest.exists() and not dest.is_dir():
+                raise UserError(f"{dest}: exists and is not a folder; a folder of inputs needs an output folder")
             from rich.progress import Progress
 
             from ..audio.enhance.folder import enhance_folder
@@ -195,7 +198,7 @@ def evaluate(
     from rich.progress import Progress
 
     from ..audio.evaluate.report import evaluate_folders, format_evaluation
-    from ..checkpoint import atomic_write_text
+    from ..checkpoint import atomic_write_text, check_output_file
 
     systems = {"input": test}
     if enhanced is not None:
@@ -209,6 +212,8 @@ def evaluate(
         for name, folder in [("clean", clean), *systems.items()]:
             if not folder.is_dir():
                 raise UserError(f"{folder}: not a folder ({name})")
+        if json_out:
+            check_output_file(json_out)  # before the scoring, not after it
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("scoring", total=None)
             ev = evaluate_folders(clean, systems, plot_dir=plot, cache=cache,

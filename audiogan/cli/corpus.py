@@ -17,9 +17,9 @@ corpus_app = typer.Typer(help="Build speech corpora offline: render with flite/e
 @corpus_app.command("make")
 def corpus_make(
     out_dir: Path = typer.Option(..., "--out", help="folder for <voice>/<n>.wav (+ .txt transcripts)"),
-    minutes: float = typer.Option(10.0, help="minutes of speech to render"),
+    minutes: float = typer.Option(10.0, min=0.01, help="minutes of speech to render"),
     split: str = typer.Option("train", help="train | eval: disjoint voices and sentences"),
-    sample_rate: int = typer.Option(16000, help="output rate (Hz)"),
+    sample_rate: int = typer.Option(16000, min=8000, max=192000, help="output rate (Hz)"),
     seed: int = typer.Option(0, help="sentence seed within the split"),
 ) -> None:
     """Render clean speech with every installed flite voice and espeak-ng voice variants.
@@ -41,7 +41,7 @@ def corpus_make(
 def corpus_import(
     source: Path = typer.Argument(..., help="folder of recordings (any format libsndfile or ffmpeg reads)"),
     out_dir: Path = typer.Option(..., "--out", help="destination folder (relative paths mirrored)"),
-    sample_rate: int = typer.Option(16000, help="output rate (Hz)"),
+    sample_rate: int = typer.Option(16000, min=8000, max=192000, help="output rate (Hz)"),
 ) -> None:
     """Decode a folder of recordings to mono wav at the model's rate; bad files are reported and skipped."""
     from rich.progress import Progress
@@ -60,7 +60,7 @@ def corpus_eval_set(
     clean: Path = typer.Argument(..., help="folder of clean speech never used in training"),
     out_dir: Path = typer.Option(..., "--out", help="writes OUT/clean/ and OUT/degraded/<family>/"),
     families: Optional[str] = typer.Option(None, help="comma-separated degradation families (default: all)"),
-    max_files: Optional[int] = typer.Option(None, help="use at most this many clean files"),
+    max_files: Optional[int] = typer.Option(None, min=1, help="use at most this many clean files"),
     seed: int = typer.Option(0, help="seed of the degradations"),
     noise: Optional[list[Path]] = typer.Option(
         None, metavar="DIR", help="folder of noise recordings: adds the family 'recorded' (repeat for more folders)"),

@@ -14,7 +14,7 @@ import numpy as np
 import pydantic
 import torch
 
-from ..checkpoint import atomic_write, atomic_write_text, load_weights, save_weights
+from ..checkpoint import atomic_write, atomic_write_text, make_folder, load_weights, save_weights
 from ..config import dump_yaml, load_config, parse_config, to_dict
 from ..errors import ConfigError
 from ..gan import (AdversarialConfig, AdversarialTrainer, DiagnosticsConfig, Monitor, OptimizerConfig, make_optimizer,
@@ -154,8 +154,7 @@ def train_image(data_name: str, recipe_name: str, seed: int, out: Path,
     data = get_data(data_name)
     recipe = resolve(load_recipe(recipe_name), data, overrides)
     scorer = scorer or DigitScorer.load_or_train()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out)
     atomic_write_text(out / "config.yaml", dump_yaml(recipe))
     torch.manual_seed(seed)
     np.random.seed(seed)

@@ -14,7 +14,7 @@ import numpy as np
 import pydantic
 import torch
 
-from ..checkpoint import atomic_write, atomic_write_text
+from ..checkpoint import atomic_write, atomic_write_text, make_folder
 from ..config import dump_yaml
 from ..gan import (AdversarialConfig, AdversarialTrainer, DiagnosticsConfig, Monitor, OptimizerConfig, make_optimizer,
                    make_scheduler)
@@ -127,8 +127,7 @@ def train_toy(data: str, recipe_name: str, seed: int, out: Path,
     recipe = load_recipe(recipe_name)
     if iterations is not None:
         recipe = recipe.model_copy(update={"iterations": iterations})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out)
     atomic_write_text(out / "config.yaml", dump_yaml(recipe))
     torch.manual_seed(seed)
     np.random.seed(seed)

@@ -230,6 +230,25 @@ def sound_writer(path: Path, target: Path, sample_rate: int, channels: int, subt
         fh.close()
 
 
+FORMAT_BY_EXTENSION = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "aiff": "AIFF", "aif": "AIFF"}
+
+
+def output_format(output: Path, source: Path, info: AudioInfo) -> tuple[str, str]:
+    """The (format, subtype) an enhanced copy of ``source`` is written in at ``output``: the input's when the
+    two share their extension (or the output has none); else the format the output's extension names, with
+    the input's subtype where that format takes it (16-bit WAV to FLAC stays 16-bit) and the format's default
+    otherwise (Vorbis for OGG). Raises :class:`AudioError` for an extension that names no format we write."""
+    ext = output.suffix.lower().lstrip(".")
+    if not ext or ext == source.suffix.lower().lstrip("."):
+        return info.format, info.subtype
+    fmt = FORMAT_BY_EXTENSION.get(ext)
+    if fmt is None:
+        raise AudioError(f"{output}: cannot tell an audio format from '.{ext}'; name the output "
+                         f"{', '.join('.' + e for e in FORMAT_BY_EXTENSION)}")
+    subtype = info.subtype if sf.check_format(fmt, info.subtype) else sf.default_subtype(fmt)
+    return fmt, subtype
+
+
 def _format_for(path: Path) -> str:
     ext = path.suffix.lower().lstrip(".")
-    return {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "aiff": "AIFF", "aif": "AIFF"}.get(ext, "WAV")
+    return FORMAT_BY_EXTENSION.get(ext, "WAV")

@@ -195,7 +195,8 @@ class Enhancer:
             state = load_weights(weights)
             generator.load_state_dict(state, strict=True)
         except Exception as err:  # corrupt file, or weights of another architecture
-            raise ConfigError(f"{weights}: cannot load weights ({str(err).splitlines()[0][:160]})") from None
+            reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+            raise ConfigError(f"{weights}: cannot load weights ({reason[:200]})") from None
         return cls(generator, config, device, precision)
 
     @property

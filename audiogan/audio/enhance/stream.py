@@ -12,7 +12,7 @@ import numpy as np
 
 from ...checkpoint import atomic_write
 from ...errors import AudioError
-from ..data.io import AudioInfo, read_audio_info, sound_writer
+from ..data.io import AudioInfo, output_format, read_audio_info, sound_writer
 from .enhancer import Enhancer, drift_note, split_drift
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,11 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
         raise AudioError(f"{output}: output would overwrite the input")
     if output.is_dir():
         raise AudioError(f"{output}: is a folder; name the output file")
+    if output.exists() and not output.is_file():
+        raise AudioError(f"{output}: exists and is not a regular file (a device or pipe); refusing to replace it")
     if not output.parent.is_dir():
         raise AudioError(f"{output.parent}: output folder does not exist")
+    fmt, subtype = output_format(output, source, info)
     sr = info.sample_rate
     if enhancer.device.type == "cuda":
         segment_seconds = max(segment_seconds, batch_size * enhancer.config.chunk_seconds)
@@ -101,14 +104,14 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
             notes.append(note)
 
     def write(tmp: Path) -> None:
-        with sf.SoundFile(str(source)) as fin, sound_writer(tmp, output, sr, info.channels, info.subtype,
-                                                            info.format) as fout:
+        with sf.SoundFile(str(source)) as fin, sound_writer(tmp, output, sr, info.channels, subtype,
+                                                            fmt) as fout:
             for _, block, keep in _segments(fin, source, fin.frames, seg, pad):
                 try:
                     y = enhancer(block, sr, batch_size=batch_size, peak=band_peak)[keep]
                 except AudioError as err:
                     raise AudioError(f"{source}: {err}") from None
-                if not info.subtype.startswith(("FLOAT", "DOUBLE")):
+                if not subtype.startswith(("FLOAT", "DOUBLE")):
                     y = np.clip(y, -1.0, 1.0)
                 fout.write(y)
 
