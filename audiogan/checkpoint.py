@@ -54,6 +54,12 @@ def umask() -> int:
     return mask
 
 
+def cannot_write(err: OSError, target: str | Path) -> OSError:
+    """``err`` (raised on a temporary file, or by a library that names no file) as the error of writing
+    ``target``: ``TARGET: cannot write: No space left on device``."""
+    return OSError(err.errno, f"cannot write: {err.strerror or err}", str(target))
+
+
 def check_output_file(path: str | Path) -> None:
     """Refuse an output path that a rename would wrongly replace or that cannot be written: one that exists
     and is not a regular file (a device such as ``/dev/null``, a pipe, a folder), or whose folder does not
@@ -93,6 +99,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is None or str(err.filename) == str(tmp):  # name what the user asked for
+            raise cannot_write(err, path) from err
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

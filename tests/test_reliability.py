@@ -310,3 +310,43 @@ def test_folder_run_killed_then_rerun_leaves_no_temporaries(tmp_path, tiny_model
     assert res.returncode == 0, res.stderr
     assert not list(dst.rglob(".*.tmp-*")) and not (dst / LOCK_NAME).exists()
     assert all(sf.info(str(dst / f"u{i}.wav")).frames == 20 * len(speech) for i in range(8))
+
+
+def test_a_write_that_names_no_file_is_reported_with_the_target(tmp_path):
+    """A library that fails on a full disk without naming its file (matplotlib's savefig, TensorBoard's
+    writer) is reported with the path the user asked for, and leaves no temporary behind."""
+    from audiogan.checkpoint import atomic_write
+
+    def full(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as caught:
+        atomic_write(tmp_path / "plot.png", full)
+    assert caught.value.filename == str(tmp_path / "plot.png") and caught.value.errno == errno.ENOSPC
+    assert "cannot write" in str(caught.value) and list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_in_the_training_logs_names_the_path(tmp_path, monkeypatch):
+    """TensorBoard re-raises its writer thread's error on close, with no file: the run logger names its
+    folder. The thread's own report is one warning line, not a traceback."""
+    import threading
+
+    from audiogan.audio.run_log import RunLogger
+    from audiogan.cli import common
+
+    logger = RunLogger(tmp_path, 0, 16000)
+
+    def full():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    logger.tb.close = full
+    with pytest.raises(OSError) as caught:
+        logger.close()
+    assert caught.value.filename == str(tmp_path / "tb") and caught.value.errno == errno.ENOSPC
+    lines = []
+    monkeypatch.setattr(common, "warn", lines.append)
+    worker = threading.Thread(target=full, name="writer")
+    common._thread_failed(threading.ExceptHookArgs([OSError, OSError(errno.ENOSPC, "No space left on device"),
+                                                    None, worker]))
+    assert lines == ["background writer (writer): No space left on device (ENOSPC)"]

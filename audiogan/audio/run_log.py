@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import atomic_write_text
+from ..checkpoint import atomic_write_text, cannot_write
 from ..plotting import loss_curves, save_figure
 
 
@@ -40,8 +40,11 @@ class RunLogger:
     def scalars(self, step: int, stats: dict[str, float]) -> None:
         for k, v in stats.items():
             self.tb.add_scalar(k, v, step)
-        with open(self.metrics, "a") as fh:
-            fh.write(json.dumps({"step": step, **{k: round(float(v), 6) for k, v in stats.items()}}) + "\n")
+        try:
+            with open(self.metrics, "a") as fh:
+                fh.write(json.dumps({"step": step, **{k: round(float(v), 6) for k, v in stats.items()}}) + "\n")
+        except OSError as err:
+            raise cannot_write(err, self.metrics) from err
 
     def examples(self, step: int, signals: list[tuple[str, np.ndarray]]) -> None:
         from .evaluate.plots import spectrogram_figure
@@ -62,7 +65,10 @@ class RunLogger:
         self._painter.shutdown(wait=True)
         if self._drawing is not None:
             self._drawing.result()  # a drawing error is raised, not lost
-        self.tb.close()
+        try:
+            self.tb.close()
+        except OSError as err:  # raised again from TensorBoard's writer thread, which names no file
+            raise cannot_write(err, self.run / "tb") from err
 
 
 def run_summary(run: str | Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from dataclasses import field
 from pathlib import Path
@@ -358,8 +359,13 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
               collective=False)  # between steps
         raise
     finally:
+        failing = sys.exc_info()[0] is not None
         if logger is not None:
-            logger.close()
+            try:
+                logger.close()
+            except OSError:  # a full disk fails the logs too: the error that stopped training is the one to see
+                if not failing:
+                    raise
         if learner is not None:
             learner.close()
         leave(world)

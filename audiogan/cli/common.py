@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
@@ -91,10 +92,22 @@ def install_handlers() -> None:
         logger.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > logging.WARNING:
         logger.setLevel(logging.WARNING)
+    threading.excepthook = _thread_failed
     try:
         signal.signal(signal.SIGTERM, _interrupt)
     except ValueError:  # not the main thread (an embedding application): leave its handlers alone
         pass
+
+
+def _thread_failed(args: threading.ExceptHookArgs) -> None:
+    """A library's background thread (TensorBoard's event writer) that fails on a full or read-only disk
+    prints one ``warning:`` line, not a traceback; the command itself then fails with the path. Any other
+    exception in a thread is shown in full: it is a bug."""
+    if isinstance(args.exc_value, OSError) and not debug_enabled():
+        warn(f"background writer{f' ({args.thread.name})' if args.thread else ''}: "
+             f"{system_error_message(args.exc_value)}")
+    else:
+        threading.__excepthook__(args)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

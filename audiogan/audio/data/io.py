@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ...checkpoint import atomic_write
+from ...checkpoint import atomic_write, cannot_write
 from ...errors import AudioError
 
 __all__ = ["AudioError", "AudioInfo", "load_mono", "read_audio", "read_audio_info", "resample", "write_audio"]
@@ -198,11 +198,6 @@ class _CheckedFile:
 
     def tell(self) -> int:
         return self._guard(self.fh.tell, -1)
-
-
-def cannot_write(err: OSError, target: Path) -> OSError:
-    """``err`` (on a temporary file) as the error of writing ``target``: ``TARGET: cannot write: cause``."""
-    return OSError(err.errno, f"cannot write: {err.strerror or err}", str(target))
 
 
 @contextmanager
