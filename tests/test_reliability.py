@@ -98,7 +98,8 @@ def test_streamed_file_with_dc_and_level_matches_whole_array(tmp_path, tiny_mode
 
 # 3: every numeric option validated, one line naming it
 @pytest.mark.parametrize("args,name", [(["--batch-size", "-1"], "--batch-size"), (["--batch-size", "0"], "--batch-size"),
-                                       (["--workers", "0"], "--workers"), (["--threads", "-1"], "--threads")])
+                                       (["--workers", "0"], "--workers"), (["--threads", "-1"], "--threads"),
+                                       (["--actors", "2"], "--actors"), (["--address", "auto"], "--address")])
 def test_bad_enhance_option_values_are_one_line(tmp_path, tiny_model_dir, args, name):
     sf.write(tmp_path / "in.wav", np.zeros(1600, np.float32), SR)
     res = _cli("enhance", tmp_path / "in.wav", "-o", tmp_path / "o.wav", "--model", tiny_model_dir, *args)
@@ -109,6 +110,12 @@ def test_bad_enhance_option_values_are_one_line(tmp_path, tiny_model_dir, args, 
 def test_bad_batch_size_in_the_api(enhancer, tmp_path):
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         enhancer(np.zeros(1600, np.float32), SR, batch_size=0)
+    for sr in (0, -5, 16000.5, "16000", True):
+        with pytest.raises(UserError, match="sample rate must be a positive whole number"):
+            enhancer(np.zeros(1600, np.float32), sr)
+    with pytest.raises(UserError, match=r"no samples \(shape \(0, 2\)\)"):
+        enhancer(np.zeros((0, 2), np.float32), SR)
+    assert enhancer(np.full(1600, 0.01, np.float32), float(SR)).shape == (1600,)
     with pytest.raises(ValueError, match="workers must be >= 1"):
         enhance_folder(enhancer, tmp_path, tmp_path / "o", workers=0)
 
@@ -350,3 +357,16 @@ def test_a_full_disk_in_the_training_logs_names_the_path(tmp_path, monkeypatch):
     common._thread_failed(threading.ExceptHookArgs([OSError, OSError(errno.ENOSPC, "No space left on device"),
                                                     None, worker]))
     assert lines == ["background writer (writer): No space left on device (ENOSPC)"]
+
+
+def test_a_pipe_as_input_is_refused_without_waiting_for_it(tmp_path, tiny_model_dir):
+    """The input is read twice (its peaks, then its audio), which a pipe cannot give: refused in one line,
+    before anything opens it (opening a pipe with no writer would wait for ever)."""
+    import sys
+
+    os.mkfifo(tmp_path / "in.wav")
+    proc = subprocess.run([sys.executable, "-m", "audiogan", "enhance", str(tmp_path / "in.wav"), "-o",
+                           str(tmp_path / "o.wav"), "--model", str(tiny_model_dir)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'in.wav'}: not a regular file (a pipe or device); save the audio to a file first"]

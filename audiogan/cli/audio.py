@@ -103,7 +103,7 @@ def enhance(
     output: str = typer.Option(..., "-o", "--output", help="output file; for one input a folder (ending in /) "
                                "also works; for a folder of inputs, the folder mirroring its tree"),
     model: Optional[Path] = typer.Option(None, help="model folder or shipped model name (default: the default model)"),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N | mps"),
     batch_size: int = typer.Option(4, min=1, help="chunks per forward pass (raise it on a GPU)"),
     precision: str = typer.Option("fp32", help="fp32 | bf16 (autocast; a CUDA GPU of compute capability 8.0 on: "
                                   "A100, H100)"),
@@ -137,6 +137,8 @@ def enhance(
     with user_errors():
         if engine not in ("local", "ray"):
             raise ConfigError(f"--engine must be local or ray, got {engine!r}")
+        if engine == "local" and (address is not None or actors):
+            raise ConfigError("--address and --actors are options of --engine ray")
         if engine == "ray":
             if not source.is_dir():
                 raise ConfigError("--engine ray enhances a folder: give a folder as input")

@@ -42,6 +42,8 @@ def _check_file(path: Path) -> None:
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
+    if not path.is_file():  # a pipe or a device: the input is read more than once (peaks, then audio)
+        raise AudioError(f"{path}: not a regular file (a pipe or device); save the audio to a file first")
 
 
 _TRUNCATED = re.compile(r"^(data|SSND)\s*:\s*\d+\s*\(should be", re.MULTILINE)
@@ -123,6 +125,8 @@ def audio_seconds(paths: list[Path]) -> float:
     """The total duration of the files libsndfile can read among ``paths`` (headers only; others count 0)."""
     total = 0.0
     for p in paths:
+        if not Path(p).is_file():  # opening a pipe would wait for a writer
+            continue
         try:
             info = sf.info(str(p))
             total += info.frames / info.samplerate

@@ -272,8 +272,14 @@ class Enhancer:
         x = np.asarray(x, dtype=np.float32)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        if x.ndim not in (1, 2) or x.shape[0] == 0:
+        if isinstance(sr, bool) or not isinstance(sr, (int, float, np.number)) or not float(sr).is_integer() \
+                or sr <= 0:
+            raise AudioError(f"sample rate must be a positive whole number of Hz, got {sr!r}")
+        sr = int(sr)
+        if x.ndim not in (1, 2):
             raise AudioError(f"expected samples of shape (T,) or (T, channels), got {x.shape}")
+        if x.size == 0:
+            raise AudioError(f"no samples (shape {x.shape})")
         if not np.isfinite(x).all():
             raise AudioError("input contains NaN or Inf samples")
         band, drift = split_drift(x, sr, self.device if self.device.type == "cuda" else None)
