@@ -28,7 +28,7 @@ _FIELD_FIRST = re.compile(r"^([A-Za-z_]\w*) (must .*)$")
 
 
 def format_validation_error(err: pydantic.ValidationError, source: str) -> str:
-    """One line: the first problem with its dotted key path, and how many more there are."""
+    """One line: the first problem with its dotted key path, and how many more there are, with theirs."""
     errors = err.errors()
     first = errors[0]
     key = _loc(first["loc"])
@@ -44,7 +44,9 @@ def format_validation_error(err: pydantic.ValidationError, source: str) -> str:
         if first["type"] == "value_error" and (m := _FIELD_FIRST.match(text)):
             key, text = f"{key}.{m.group(1)}" if first["loc"] else m.group(1), m.group(2)
         msg = f"bad value for '{key}': {text}"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    others = [_loc(e["loc"]) for e in errors[1:]]
+    shown = ", ".join(f"'{k}'" for k in others[:3]) + (", ..." if len(others) > 3 else "")
+    more = f" (and {len(others)} more: {shown})" if others else ""
     return f"{source}: {msg}{more}"
 
 
@@ -73,6 +75,8 @@ def load_config(path: str | Path, config_type: type[T]) -> T:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if data is None:  # an empty file: running on every default is rarely what was meant
+        raise ConfigError(f"{path}: the config is empty; give at least one key")
     return parse_config(data, config_type, str(path))
 
 

@@ -137,3 +137,20 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     with pytest.raises(OSError):
         ck.atomic_write(path, fail)
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_config_errors_name_every_bad_key_and_refuse_an_empty_file(tmp_path):
+    """Two misspelt keys are both named (the second is not hidden behind "and 1 more"); a misspelt
+    degradation names the file and its key when the config is read; an empty file is not a config."""
+    from audiogan.audio.train import AudioTrainConfig
+
+    with pytest.raises(ConfigError, match=r"^t.yaml: unknown key 'stpes' \(and 1 more: 'lgo_every'\)$"):
+        parse_config({"stpes": 3, "lgo_every": 1}, AudioTrainConfig, "t.yaml")
+    path = tmp_path / "typo.yaml"
+    path.write_text("data: {degrade: {names: [noise, mel_smaer]}}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: bad value for 'data.degrade.names': must be known "
+                                          r"degradations, got 'mel_smaer' \(valid: .*mel_smear"):
+        load_config(path, AudioTrainConfig)
+    path.write_text("")
+    with pytest.raises(ConfigError, match="the config is empty"):
+        load_config(path, AudioTrainConfig)

@@ -86,6 +86,11 @@ class DegradeConfig:
     min_strength: float = 0.2
     max_strength: float = 1.0
 
+    def __post_init__(self) -> None:  # a misspelt name is refused where the config is read, naming its key
+        unknown = [name for name in self.names if name not in DEGRADATIONS]
+        if unknown:
+            raise ValueError(f"names must be known degradations, got {unknown[0]!r} (valid: {', '.join(DEGRADATIONS)})")
+
 
 def degrade(x: np.ndarray, sr: int, rng: np.random.Generator, config: DegradeConfig,
             names: list[str] | None = None, speech: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
