@@ -73,3 +73,25 @@ def test_corpus_options_out_of_range_are_refused(tmp_path):
         res = _invoke("corpus", "make", "--out", str(tmp_path / "c"), option, value)
         assert res.exit_code == 2 and option in res.output, res.output
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("kind,module,name", [("toy", "audiogan.toy.train", "train_toy"),
+                                              ("image", "audiogan.image.train", "train_image")])
+def test_a_finished_toy_or_image_run_is_kept_without_overwrite(tmp_path, monkeypatch, kind, module, name):
+    """``toy train`` and ``image train`` into a folder holding a finished run are refused (exit 2, nothing
+    trained); ``--overwrite`` trains again."""
+    import importlib
+
+    calls = []
+
+    def fake(*args, **kwargs):
+        calls.append(args)
+        raise AudioError("trained")  # stands for a run: the refusal must come before it
+
+    monkeypatch.setattr(importlib.import_module(module), name, fake)
+    (tmp_path / "metrics.json").write_text("{}")
+    args = [kind, "train", "--data", "ring" if kind == "toy" else "digits", "--recipe", "best", "--out", str(tmp_path)]
+    res = _invoke(*args)
+    assert res.exit_code == 2 and "already holds a finished run" in res.output and calls == []
+    res = _invoke(*args, "--overwrite")
+    assert res.output.strip() == "error: trained" and len(calls) == 1

@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import typer
@@ -175,3 +176,10 @@ def run_script(main: Callable[[], Any]) -> None:
             main()
     except typer.Exit as e:
         sys.exit(e.exit_code)
+
+
+def refuse_finished_run(folder: Path, overwrite: bool) -> None:
+    """``toy train`` and ``image train`` write a whole run at once: a folder that holds a finished one
+    (``metrics.json``) is kept unless ``--overwrite`` is given, as ``train`` and ``export`` keep theirs."""
+    if not overwrite and (Path(folder) / "metrics.json").is_file():
+        raise UserError(f"{folder}: already holds a finished run; choose another --out, or pass --overwrite")

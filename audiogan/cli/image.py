@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, out, user_errors
+from .common import err, out, refuse_finished_run, user_errors
 
 image_app = typer.Typer(help="Image DCGANs on real handwritten digits (10 modes) and stacked digits (1,000 modes).",
                         no_args_is_help=True, rich_markup_mode=None)
@@ -19,6 +19,7 @@ def image_train(
     recipe: str = typer.Option(..., help="a recipe name from configs/image/ (or a YAML path)"),
     seed: int = typer.Option(1, help="random seed"),
     out_dir: Path = typer.Option(..., "--out", help="folder for samples.npy, metrics.json, samples.png, log, generator/"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace a finished run in --out"),
 ) -> None:
     """Train one recipe and score samples of its final generator (10,000 digits or 26,000 stacked)."""
     from rich.progress import Progress
@@ -26,6 +27,7 @@ def image_train(
     from ..image.train import train_image
 
     with user_errors(), Progress(transient=True, console=err) as bar:
+        refuse_finished_run(out_dir, overwrite)
         task = bar.add_task(f"{recipe} on {data}", total=None)
         metrics = train_image(data, recipe, seed, out_dir, progress=lambda i, n: bar.update(task, completed=i, total=n))
     out.print(f"{metrics['recipe']} on {data}, seed {seed}: {metrics['modes']} modes, KL {metrics['kl']:.3f}, "

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, out, user_errors
+from .common import err, out, refuse_finished_run, user_errors
 
 toy_app = typer.Typer(help="The 2-D mode-coverage benchmark (ring and grid mixtures).", no_args_is_help=True,
                       rich_markup_mode=None)
@@ -19,6 +19,7 @@ def toy_train(
     recipe: str = typer.Option(..., help="a recipe name from configs/toy/ (or a YAML path)"),
     seed: int = typer.Option(1, help="random seed"),
     out_dir: Path = typer.Option(..., "--out", help="folder for samples.npy, metrics.json, samples.png, log"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace a finished run in --out"),
 ) -> None:
     """Train one recipe on one 2-D mixture and score 2,500 samples from its final generator."""
     from rich.progress import Progress
@@ -26,6 +27,7 @@ def toy_train(
     from ..toy.train import train_toy
 
     with user_errors(), Progress(transient=True, console=err) as bar:
+        refuse_finished_run(out_dir, overwrite)
         task = bar.add_task(f"{recipe} on {data}", total=None)
         metrics = train_toy(data, recipe, seed, out_dir,
                             progress=lambda i, n: bar.update(task, completed=i, total=n))
