@@ -95,3 +95,20 @@ def test_a_finished_toy_or_image_run_is_kept_without_overwrite(tmp_path, monkeyp
     assert res.exit_code == 2 and "already holds a finished run" in res.output and calls == []
     res = _invoke(*args, "--overwrite")
     assert res.output.strip() == "error: trained" and len(calls) == 1
+
+
+def test_a_transient_progress_bar_leaves_nothing_when_stderr_is_not_a_terminal(tmp_path, tiny_model_dir):
+    """Piped or logged, a folder run prints its summary line and no blank line before it."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import soundfile as sf
+
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "a.wav", np.full(1600, 0.01, np.float32), 16000)
+    proc = subprocess.run([sys.executable, "-m", "audiogan", "enhance", str(tmp_path / "in"), "-o",
+                           str(tmp_path / "out"), "--model", str(tiny_model_dir), "--threads", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith(f"{tmp_path / 'out'}: 1 enhanced")

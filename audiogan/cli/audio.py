@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError, UserError
-from .common import EXIT_BUG, EXIT_SYSTEM, EXIT_USER, err, out, report_rows, user_errors
+from .common import EXIT_BUG, EXIT_SYSTEM, EXIT_USER, err, out, report_rows, transient_progress, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -153,11 +153,9 @@ def enhance(
         if source.is_dir():
             if dest.exists() and not dest.is_dir():
                 raise UserError(f"{dest}: exists and is not a folder; a folder of inputs needs an output folder")
-            from rich.progress import Progress
-
             from ..audio.enhance.folder import enhance_folder
 
-            with Progress(console=err, transient=True) as bar:
+            with transient_progress() as bar:
                 task = bar.add_task("enhancing", total=len(files))
                 if engine == "ray":
                     from ..audio.enhance.ray_engine import enhance_folder_ray
@@ -197,8 +195,6 @@ def evaluate(
     Only files that every system scored are compared; the others are listed as left out, and when no
     file is left the exit code is 2.
     """
-    from rich.progress import Progress
-
     from ..audio.evaluate.report import evaluate_folders, format_evaluation
     from ..checkpoint import atomic_write_text, check_output_file
 
@@ -216,7 +212,7 @@ def evaluate(
                 raise UserError(f"{folder}: not a folder ({name})")
         if json_out:
             check_output_file(json_out)  # before the scoring, not after it
-        with Progress(console=err, transient=True) as bar:
+        with transient_progress() as bar:
             task = bar.add_task("scoring", total=None)
             ev = evaluate_folders(clean, systems, plot_dir=plot, cache=cache,
                                   progress=lambda i, n: bar.update(task, completed=i, total=n))

@@ -183,3 +183,11 @@ def refuse_finished_run(folder: Path, overwrite: bool) -> None:
     (``metrics.json``) is kept unless ``--overwrite`` is given, as ``train`` and ``export`` keep theirs."""
     if not overwrite and (Path(folder) / "metrics.json").is_file():
         raise UserError(f"{folder}: already holds a finished run; choose another --out, or pass --overwrite")
+
+
+def transient_progress() -> Any:
+    """A progress bar on stderr that is gone when done; when stderr is not a terminal (a log file, a pipe)
+    it shows nothing at all, rather than the blank line that rich leaves behind there."""
+    from rich.progress import Progress
+
+    return Progress(console=err, transient=True, disable=not err.is_terminal)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError
-from .common import err, out, report_rows, user_errors
+from .common import err, out, report_rows, transient_progress, user_errors
 
 corpus_app = typer.Typer(help="Build speech corpora offline: render with flite/espeak-ng, or import recordings.",
                          no_args_is_help=True, rich_markup_mode=None)
@@ -26,11 +26,9 @@ def corpus_make(
 
     Needs: apt-get install flite espeak-ng
     """
-    from rich.progress import Progress
-
     from ..audio.corpus.render import make_corpus
 
-    with user_errors(), Progress(console=err, transient=True) as bar:
+    with user_errors(), transient_progress() as bar:
         task = bar.add_task("rendering", total=minutes * 60)
         result = make_corpus(out_dir, minutes, sample_rate, split, seed,
                              progress=lambda done, total: bar.update(task, completed=done))
@@ -44,11 +42,9 @@ def corpus_import(
     sample_rate: int = typer.Option(16000, min=8000, max=192000, help="output rate (Hz)"),
 ) -> None:
     """Decode a folder of recordings to mono wav at the model's rate; bad files are reported and skipped."""
-    from rich.progress import Progress
-
     from ..audio.corpus.importer import import_folder
 
-    with user_errors(), Progress(console=err, transient=True) as bar:
+    with user_errors(), transient_progress() as bar:
         task = bar.add_task("importing", total=None)
         result = import_folder(source, out_dir, sample_rate,
                                progress=lambda i, n: bar.update(task, completed=i, total=n))
@@ -99,8 +95,6 @@ def corpus_cache(
     workers: int = typer.Option(1, help="processes rendering shards in parallel", min=1),
 ) -> None:
     """Pre-degrade training segments once into shards on disk; train on them with data.mode: cached."""
-    from rich.progress import Progress
-
     from ..audio.data.cache import build_cache, cache_bytes
     from ..audio.train import AudioTrainConfig
     from ..config import load_config
@@ -108,7 +102,7 @@ def corpus_cache(
     with user_errors():
         cfg = load_config(config, AudioTrainConfig)
         segments = max(1, round(hours * 3600 / cfg.data.segment_seconds))
-        with Progress(console=err, transient=True) as bar:
+        with transient_progress() as bar:
             task = bar.add_task("caching", total=segments + validation)
             meta = build_cache(cfg.data, cfg.sample_rate, cfg.seed, out_dir, segments, validation, workers=workers,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, out, refuse_finished_run, user_errors
+from .common import err, out, refuse_finished_run, transient_progress, user_errors
 
 image_app = typer.Typer(help="Image DCGANs on real handwritten digits (10 modes) and stacked digits (1,000 modes).",
                         no_args_is_help=True, rich_markup_mode=None)
@@ -22,11 +22,9 @@ def image_train(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a finished run in --out"),
 ) -> None:
     """Train one recipe and score samples of its final generator (10,000 digits or 26,000 stacked)."""
-    from rich.progress import Progress
-
     from ..image.train import train_image
 
-    with user_errors(), Progress(transient=True, console=err) as bar:
+    with user_errors(), transient_progress() as bar:
         refuse_finished_run(out_dir, overwrite)
         task = bar.add_task(f"{recipe} on {data}", total=None)
         metrics = train_image(data, recipe, seed, out_dir, progress=lambda i, n: bar.update(task, completed=i, total=n))

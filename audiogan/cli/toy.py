@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, out, refuse_finished_run, user_errors
+from .common import err, out, refuse_finished_run, transient_progress, user_errors
 
 toy_app = typer.Typer(help="The 2-D mode-coverage benchmark (ring and grid mixtures).", no_args_is_help=True,
                       rich_markup_mode=None)
@@ -22,11 +22,9 @@ def toy_train(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a finished run in --out"),
 ) -> None:
     """Train one recipe on one 2-D mixture and score 2,500 samples from its final generator."""
-    from rich.progress import Progress
-
     from ..toy.train import train_toy
 
-    with user_errors(), Progress(transient=True, console=err) as bar:
+    with user_errors(), transient_progress() as bar:
         refuse_finished_run(out_dir, overwrite)
         task = bar.add_task(f"{recipe} on {data}", total=None)
         metrics = train_toy(data, recipe, seed, out_dir,
