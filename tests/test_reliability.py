@@ -370,3 +370,28 @@ def test_a_pipe_as_input_is_refused_without_waiting_for_it(tmp_path, tiny_model_
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'in.wav'}: not a regular file (a pipe or device); save the audio to a file first"]
+
+
+def test_a_stopped_folder_run_reports_the_inputs_it_did_not_reach(tmp_path, enhancer, speech):
+    """Stopped after one file (Ctrl-C), a folder run's report still names every input, the ones it did not
+    reach as pending; the rerun enhances them and its report holds no pending row."""
+    from pathlib import Path
+
+    from audiogan.audio.enhance.folder import folder_run
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    for i in range(3):
+        sf.write(src / f"u{i}.wav", speech, SR)
+
+    def report():
+        with open(out / REPORT_NAME, newline="") as fh:
+            return {r["path"]: r["status"] for r in csv.DictReader(fh, delimiter="\t")}
+
+    with pytest.raises(KeyboardInterrupt):
+        with folder_run(src, out) as run:
+            run.record(Path("u0.wav"), "failed", "stands for a finished file", "input")
+            raise KeyboardInterrupt
+    assert report() == {"u0.wav": "failed", "u1.wav": "pending", "u2.wav": "pending"}
+    assert enhance_folder(enhancer, src, out).summary() == "3 enhanced, 0 already done, 0 failed"
+    assert set(report().values()) == {"ok"}

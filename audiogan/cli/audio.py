@@ -120,7 +120,7 @@ def enhance(
     """Enhance speech in a file or a folder; outputs keep rate, channels, format and bit depth.
 
     For a folder, finished outputs are skipped (a stopped run resumes), bad files are reported and
-    skipped, and OUTPUT/enhance_report.tsv lists every input with ok / skipped / failed and the reason;
+    skipped, and OUTPUT/enhance_report.tsv lists every input with ok / skipped / failed / pending and the reason;
     when files failed, the exit code is 2 (bad inputs), 1 if any failure was a system error (a full or
     read-only disk), 3 if any was a bug. --engine ray spreads the files over a Ray cluster, with the same
     outputs and report (IN and OUT on a file system every node sees).

@@ -29,6 +29,7 @@ from .enhancer import Enhancer
 from .stream import enhance_file
 
 REPORT_NAME = "enhance_report.tsv"
+PENDING = "not started: the run was stopped; run it again to resume"
 FAILURE_KINDS = ("input", "system", "bug")  # a bad input, the system failed us (OSError), a bug in audiogan
 
 
@@ -56,8 +57,9 @@ class FolderReport:
     def summary(self) -> str:
         noted = sum(1 for s, d in self.rows.values() if s == "ok" and d)
         drift = f" ({noted} with a DC offset or drift removed: see the report)" if noted else ""
+        pending = f", {self.count('pending')} not started" if self.count("pending") else ""
         return (f"{self.count('ok')} enhanced{drift}, {self.count('skipped')} already done, "
-                f"{self.count('failed')} failed")
+                f"{self.count('failed')} failed{pending}")
 
 
 def _system_detail(err: OSError) -> str:
@@ -128,6 +130,9 @@ def folder_run(source: str | Path, dest: str | Path,
         try:
             yield run
         finally:
+            with run._lock:  # a stopped run lists what it did not reach, so the report names every input
+                for rel in files:
+                    run.report.rows.setdefault(str(rel), ("pending", PENDING))
             run.write_report()
 
 
