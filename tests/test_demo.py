@@ -246,8 +246,7 @@ def test_command_refuses_a_port_in_use(tiny_model_dir):
         port = busy.getsockname()[1]
         res = _cli("--model", tiny_model_dir, "--port", port)
     assert res.exit_code == 2, res.output
-    assert f"port {port} on 127.0.0.1 is in use: choose another with --port" in res.output
-    assert "Traceback" not in res.output
+    assert res.output.strip() == f"error: port {port} on 127.0.0.1 is in use: choose another with --port"
 
 
 def test_command_without_gradio_says_how_to_install(monkeypatch):

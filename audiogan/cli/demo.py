@@ -44,6 +44,8 @@ def demo(
         state = Demo(choices, limits, device=device, default=str(model[0]) if model else None)
         try:
             state.warm_up()  # the selected model loads now: a folder that does not load fails here, in one line
+            if _port_in_use(host, port):  # before "starting on": a busy port is the only thing said
+                raise UserError(f"port {port} on {host} is in use: choose another with --port")
             out.print(f"audiogan demo: starting on http://{host}:{port} (Ctrl-C to stop)", markup=False,
                       highlight=False)
             try:
@@ -56,3 +58,24 @@ def demo(
             raise KeyboardInterrupt
         finally:
             state.close()
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether binding ``host:port`` fails because something listens there (other failures are left to
+    the server, which reports them itself)."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    return True
+    return False
