@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -115,7 +116,20 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-class OneLineErrors(TyperGroup):
+class FullShortHelp(TyperGroup):
+    """A command group whose command list shows each command's first clause whole (up to its first ". ",
+    "; " or ": ", wrapped to the width), where click cuts its help at the column's width with "..."."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.short_help and command.help:
+                paragraph = command.help.strip().split("\n\n")[0]
+                command.short_help = re.split(r"[.;:] ", " ".join(paragraph.split()))[0].rstrip(".")
+        super().format_commands(ctx, formatter)
+
+
+class OneLineErrors(FullShortHelp):
     """The command group of ``audiogan``: an option value it refuses (``--batch-size 0``, a missing option)
     prints one ``error:`` line naming the option and exits 2, like every other user error."""
 

@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError
-from .common import err, out, report_rows, transient_progress, user_errors
+from .common import FullShortHelp, err, out, report_rows, transient_progress, user_errors
 
 corpus_app = typer.Typer(help="Build speech corpora offline: render with flite/espeak-ng, or import recordings.",
-                         no_args_is_help=True, rich_markup_mode=None)
+                         no_args_is_help=True, rich_markup_mode=None, cls=FullShortHelp)
 
 
 @corpus_app.command("make")

@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from .common import err, out, refuse_finished_run, transient_progress, user_errors
+from .common import FullShortHelp, err, out, refuse_finished_run, transient_progress, user_errors
 
 image_app = typer.Typer(help="Image DCGANs on real handwritten digits (10 modes) and stacked digits (1,000 modes).",
-                        no_args_is_help=True, rich_markup_mode=None)
+                        no_args_is_help=True, rich_markup_mode=None, cls=FullShortHelp)
 
 
 @image_app.command("train")

@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from .common import err, out, refuse_finished_run, transient_progress, user_errors
+from .common import FullShortHelp, err, out, refuse_finished_run, transient_progress, user_errors
 
 toy_app = typer.Typer(help="The 2-D mode-coverage benchmark (ring and grid mixtures).", no_args_is_help=True,
-                      rich_markup_mode=None)
+                      rich_markup_mode=None, cls=FullShortHelp)
 
 
 @toy_app.command("train")
