@@ -118,6 +118,6 @@ def test_a_transient_progress_bar_leaves_nothing_when_stderr_is_not_a_terminal(t
 def test_command_lists_show_whole_first_clauses(group):
     """Click cuts a command's help at the column's width with "..."; the lists show its first clause whole."""
     res = _invoke(*group, "--help")
-    assert res.exit_code == 0 and "..." not in res.output, res.output
+    assert res.exit_code == 0 and "..." not in res.output.split("Commands:")[1], res.output
     if not group:
         assert "  enhance           Enhance speech in a file or a folder\n" in res.output
