@@ -60,17 +60,17 @@ def cannot_write(err: OSError, target: str | Path) -> OSError:
     return OSError(err.errno, f"cannot write: {err.strerror or err}", str(target))
 
 
-def check_output_file(path: str | Path) -> None:
+def check_output_file(path: str | Path, error: type[UserError] = UserError) -> None:
     """Refuse an output path that a rename would wrongly replace or that cannot be written: one that exists
     and is not a regular file (a device such as ``/dev/null``, a pipe, a folder), or whose folder does not
-    exist. Raises :class:`UserError` naming it; call it before long work, so that the refusal comes first."""
+    exist. Raises ``error`` naming it; call it before long work, so that the refusal comes first."""
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"{path}: is a folder; name the output file")
+        raise error(f"{path}: is a folder; name the output file")
     if path.exists() and not path.is_file():
-        raise UserError(f"{path}: exists and is not a regular file (a device or pipe); refusing to replace it")
+        raise error(f"{path}: exists and is not a regular file (a device or pipe); refusing to replace it")
     if not path.parent.is_dir():
-        raise UserError(f"{path.parent}: output folder does not exist")
+        raise error(f"{path.parent}: output folder does not exist")
 
 
 def make_folder(path: str | Path) -> Path:

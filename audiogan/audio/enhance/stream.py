@@ -10,7 +10,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ...checkpoint import atomic_write
+from ...checkpoint import atomic_write, check_output_file
 from ...errors import AudioError
 from ..data.io import AudioInfo, output_format, read_audio_info, sound_writer
 from .enhancer import Enhancer, drift_note, split_drift
@@ -79,12 +79,7 @@ def enhance_file(enhancer: Enhancer, source: str | Path, output: str | Path, bat
     info = read_audio_info(source)
     if output.resolve() == source.resolve():
         raise AudioError(f"{output}: output would overwrite the input")
-    if output.is_dir():
-        raise AudioError(f"{output}: is a folder; name the output file")
-    if output.exists() and not output.is_file():
-        raise AudioError(f"{output}: exists and is not a regular file (a device or pipe); refusing to replace it")
-    if not output.parent.is_dir():
-        raise AudioError(f"{output.parent}: output folder does not exist")
+    check_output_file(output, AudioError)
     fmt, subtype = output_format(output, source, info)
     sr = info.sample_rate
     if enhancer.device.type == "cuda":
