@@ -36,9 +36,9 @@ def test_a_script_reports_a_user_error_in_one_line(tmp_path):
     recipe.write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([sys.executable, str(SCRIPTS / "bench_train_data.py"), "--recipe", str(recipe)],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'no-cache'}: not a segment cache (no cache.json); "
-                                                 "make one with `audiogan corpus cache`"]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {tmp_path / 'no-cache'}: not a segment cache (no cache.json); make one with `audiogan corpus cache`"]
 
 
 def test_bench_gpu_quick_runs_on_cpu(tmp_path):
@@ -217,3 +217,15 @@ def test_heldout_curve_scores_each_checkpoint_once_and_the_plot_reads_it(tmp_pat
     monkeypatch.setattr(sys, "argv", argv[:2] + ["--set", str(tmp_path / "cache")])
     with pytest.raises(SystemExit, match="not an evaluation set"):
         curve.main()
+
+
+def test_a_script_shows_an_unexpected_error_with_its_traceback(tmp_path):
+    """Not a user error: the traceback is printed at once (a long measurement is not run again to see it)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "boom.py"
+    script.write_text("from audiogan.cli.common import run_script\n\n"
+                      "def main():\n    return 1 / 0\n\nrun_script(main)\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "ZeroDivisionError" in proc.stderr

@@ -22,6 +22,27 @@ def _truncate_metrics(path: Path, step: int) -> None:
         atomic_write_text(path, "".join(f"{line}\n" for line in keep))
 
 
+class _NamedWriter:
+    """A TensorBoard ``SummaryWriter`` whose failures name its folder: once its writer thread has failed (a
+    full disk), every later call raises that thread's error, which names no file."""
+
+    def __init__(self, writer: Any, folder: Path):
+        self._writer, self._folder = writer, folder
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._writer, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except OSError as err:
+                raise cannot_write(err, self._folder) from err
+
+        return call
+
+
 class RunLogger:
     """What a training run writes as it goes: ``metrics.jsonl``, TensorBoard, ``spectrograms.png`` and
     ``loss_curves.png`` (drawn in a background thread)."""
@@ -33,7 +54,8 @@ class RunLogger:
         self.run, self.sr = run, sample_rate
         self.metrics = run / "metrics.jsonl"
         _truncate_metrics(self.metrics, start_step)
-        self.tb = SummaryWriter(str(run / "tb"), purge_step=start_step if start_step else None)
+        writer = SummaryWriter(str(run / "tb"), purge_step=start_step if start_step else None)
+        self.tb = _NamedWriter(writer, run / "tb")
         self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loss-curves")
         self._drawing: Future | None = None
 
@@ -65,10 +87,7 @@ class RunLogger:
         self._painter.shutdown(wait=True)
         if self._drawing is not None:
             self._drawing.result()  # a drawing error is raised, not lost
-        try:
-            self.tb.close()
-        except OSError as err:  # raised again from TensorBoard's writer thread, which names no file
-            raise cannot_write(err, self.run / "tb") from err
+        self.tb.close()
 
 
 def run_summary(run: str | Path) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from dataclasses import field
 from pathlib import Path
@@ -322,6 +321,7 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
         progress(trainer.step, cfg.steps, {})  # where the run starts (a resumed one part-way)
     stats: dict[str, float] = {}
     started, start_step = time.perf_counter(), trainer.step
+    failing = False
     try:
         while trainer.step < end:
             stats = trainer.train_iteration(batches)
@@ -355,11 +355,14 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
             if progress:
                 progress(step, cfg.steps, stats)
     except KeyboardInterrupt:
+        failing = True
         _save(trainer, cfg, run, logger, wall_before + time.perf_counter() - started, learner, world,
               collective=False)  # between steps
         raise
+    except BaseException:
+        failing = True
+        raise
     finally:
-        failing = sys.exc_info()[0] is not None
         if logger is not None:
             try:
                 logger.close()

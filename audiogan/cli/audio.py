@@ -100,8 +100,9 @@ def export(
 
 def enhance(
     source: Path = typer.Argument(..., help="input audio file, or a folder (recursive)"),
-    output: str = typer.Option(..., "-o", "--output", help="output file; for one input a folder (ending in /) "
-                               "also works; for a folder of inputs, the folder mirroring its tree"),
+    output: str = typer.Option(..., "-o", "--output", help="output file (an audio extension such as .flac picks "
+                               "its format, else the input's); for one input a folder (ending in /) also works; "
+                               "for a folder of inputs, the folder mirroring its tree"),
     model: Optional[Path] = typer.Option(None, help="model folder or shipped model name (default: the default model)"),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N | mps"),
     batch_size: int = typer.Option(4, min=1, help="chunks per forward pass (raise it on a GPU)"),
@@ -147,12 +148,12 @@ def enhance(
             from ..audio.enhance.ray_engine import import_ray
 
             import_ray()
+        if source.is_dir() and dest.exists() and not dest.is_dir():
+            raise UserError(f"{dest}: exists and is not a folder; a folder of inputs needs an output folder")
         enhancer = Enhancer.from_pretrained(model, device=resolve_device(device), precision=precision)
         files = list_audio([str(source)]) if source.is_dir() else [source]
         torch.set_num_threads(choose_threads(threads, audio_seconds(files), workers if source.is_dir() else 1))
         if source.is_dir():
-            if dest.exists() and not dest.is_dir():
-                raise UserError(f"{dest}: exists and is not a folder; a folder of inputs needs an output folder")
             from ..audio.enhance.folder import enhance_folder
 
             with transient_progress() as bar:

@@ -94,22 +94,27 @@ def install_handlers() -> None:
         logger.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > logging.WARNING:
         logger.setLevel(logging.WARNING)
-    threading.excepthook = _thread_failed
+    if threading.excepthook is not _thread_failed:
+        _previous_hook["hook"] = threading.excepthook
+        threading.excepthook = _thread_failed
     try:
         signal.signal(signal.SIGTERM, _interrupt)
     except ValueError:  # not the main thread (an embedding application): leave its handlers alone
         pass
 
 
+_previous_hook: dict[str, Callable[[threading.ExceptHookArgs], Any]] = {}
+
+
 def _thread_failed(args: threading.ExceptHookArgs) -> None:
-    """A library's background thread (TensorBoard's event writer) that fails on a full or read-only disk
-    prints one ``warning:`` line, not a traceback; the command itself then fails with the path. Any other
-    exception in a thread is shown in full: it is a bug."""
-    if isinstance(args.exc_value, OSError) and not debug_enabled():
-        warn(f"background writer{f' ({args.thread.name})' if args.thread else ''}: "
-             f"{system_error_message(args.exc_value)}")
+    """TensorBoard's event-writer thread failing on a full or read-only disk prints one ``warning:`` line,
+    not a traceback (the command then fails naming the path). Every other thread's exception goes to the
+    hook that was there before."""
+    writer_thread = args.thread is not None and type(args.thread).__module__.startswith("tensorboard.")
+    if writer_thread and isinstance(args.exc_value, OSError) and not debug_enabled():
+        warn(f"TensorBoard's writer: {system_error_message(args.exc_value)}")
     else:
-        threading.__excepthook__(args)
+        _previous_hook.get("hook", threading.__excepthook__)(args)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -182,8 +187,9 @@ def user_errors() -> Iterator[None]:
 
 def run_script(main: Callable[[], Any]) -> None:
     """Run a ``scripts/*.py`` entry point as a command runs: a user error (a missing cache, a bad config) is one
-    ``error:`` line and exit 2, a system error exit 1, anything else a bug (exit 3, the traceback with
-    ``AUDIOGAN_DEBUG=1``), Ctrl-C exit 130."""
+    ``error:`` line and exit 2, a system error exit 1, Ctrl-C exit 130. Anything else is shown with its
+    traceback at once (exit 1): a measurement that fails hours in should not have to be run again to see why."""
+    set_debug(True)
     install_handlers()
     try:
         with user_errors():
@@ -194,9 +200,13 @@ def run_script(main: Callable[[], Any]) -> None:
 
 def refuse_finished_run(folder: Path, overwrite: bool) -> None:
     """``toy train`` and ``image train`` write a whole run at once: a folder that holds a finished one
-    (``metrics.json``) is kept unless ``--overwrite`` is given, as ``train`` and ``export`` keep theirs."""
-    if not overwrite and (Path(folder) / "metrics.json").is_file():
-        raise UserError(f"{folder}: already holds a finished run; choose another --out, or pass --overwrite")
+    (``metrics.json``) is kept unless ``--overwrite`` is given, as ``train`` and ``export`` keep theirs. With
+    it, the old ``metrics.json`` goes first, so that a new run stopped part-way is not taken for finished."""
+    metrics = Path(folder) / "metrics.json"
+    if metrics.is_file():
+        if not overwrite:
+            raise UserError(f"{folder}: already holds a finished run; choose another --out, or pass --overwrite")
+        metrics.unlink()
 
 
 def transient_progress() -> Any:

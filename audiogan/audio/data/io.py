@@ -11,6 +11,7 @@ libsndfile reports either as "System error.", and its FLAC writer does not repor
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
@@ -25,6 +26,8 @@ import soxr
 
 from ...checkpoint import atomic_write, cannot_write
 from ...errors import AudioError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AudioError", "AudioInfo", "load_mono", "read_audio", "read_audio_info", "resample", "write_audio"]
 
@@ -229,21 +232,23 @@ def sound_writer(path: Path, target: Path, sample_rate: int, channels: int, subt
         fh.close()
 
 
-FORMAT_BY_EXTENSION = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "aiff": "AIFF", "aif": "AIFF"}
+FORMAT_BY_EXTENSION = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "oga": "OGG", "mp3": "MP3", "aiff": "AIFF",
+                       "aif": "AIFF", "w64": "W64", "rf64": "RF64", "caf": "CAF", "au": "AU"}
 
 
 def output_format(output: Path, source: Path, info: AudioInfo) -> tuple[str, str]:
-    """The (format, subtype) an enhanced copy of ``source`` is written in at ``output``: the input's when the
-    two share their extension (or the output has none); else the format the output's extension names, with
-    the input's subtype where that format takes it (16-bit WAV to FLAC stays 16-bit) and the format's default
-    otherwise (Vorbis for OGG). Raises :class:`AudioError` for an extension that names no format we write."""
+    """The (format, subtype) an enhanced copy of ``source`` is written in at ``output``: the format its
+    extension names (``FORMAT_BY_EXTENSION``) when that differs from the input's, with the input's subtype
+    where that format takes it (16-bit WAV to FLAC stays 16-bit) and the format's default otherwise (Vorbis
+    for OGG); else the input's format and subtype (the same extension, none, or one that names no audio
+    format, such as ``take.v2``: a warning says which format the file holds)."""
     ext = output.suffix.lower().lstrip(".")
-    if not ext or ext == source.suffix.lower().lstrip("."):
-        return info.format, info.subtype
     fmt = FORMAT_BY_EXTENSION.get(ext)
-    if fmt is None:
-        raise AudioError(f"{output}: cannot tell an audio format from '.{ext}'; name the output "
-                         f"{', '.join('.' + e for e in FORMAT_BY_EXTENSION)}")
+    if fmt is None or fmt == info.format:
+        if ext and fmt is None and ext != source.suffix.lower().lstrip("."):
+            log.warning(f"{output}: '.{ext}' names no audio format we write; it holds {info.format} data "
+                        f"like its input")
+        return info.format, info.subtype
     subtype = info.subtype if sf.check_format(fmt, info.subtype) else sf.default_subtype(fmt)
     return fmt, subtype
 

@@ -272,8 +272,8 @@ class Enhancer:
         x = np.asarray(x, dtype=np.float32)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        if isinstance(sr, bool) or not isinstance(sr, (int, float, np.number)) or not float(sr).is_integer() \
-                or sr <= 0:
+        if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)) \
+                or not float(sr).is_integer() or sr <= 0:
             raise AudioError(f"sample rate must be a positive whole number of Hz, got {sr!r}")
         sr = int(sr)
         if x.ndim not in (1, 2):

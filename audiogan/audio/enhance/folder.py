@@ -4,7 +4,8 @@
 relative path (same name, format and subtype). An output that already exists is a finished file and is
 skipped, so a stopped run resumes where it was. Every input gets a row in ``DST/enhance_report.tsv``
 (tab-separated, written with the csv module, so a name holding a tab or a newline is quoted; columns
-``path, status, detail``; status ``ok``, ``skipped`` or ``failed``) and a failure never stops the run.
+``path, status, detail``; status ``ok``, ``skipped`` or ``failed``, or ``pending`` for an input a stopped
+run did not reach) and a failure never stops the run.
 
 One run at a time writes into ``DST``: it holds ``DST/.audiogan.lock`` (a second run is refused, naming
 the process that holds it). Temporary files left by a killed run (``.NAME.tmp-PID`` of a process that
@@ -29,7 +30,7 @@ from .enhancer import Enhancer
 from .stream import enhance_file
 
 REPORT_NAME = "enhance_report.tsv"
-PENDING = "not started: the run was stopped; run it again to resume"
+PENDING = "not reached: the run ended before it; run it again to resume"
 FAILURE_KINDS = ("input", "system", "bug")  # a bad input, the system failed us (OSError), a bug in audiogan
 
 
@@ -57,7 +58,7 @@ class FolderReport:
     def summary(self) -> str:
         noted = sum(1 for s, d in self.rows.values() if s == "ok" and d)
         drift = f" ({noted} with a DC offset or drift removed: see the report)" if noted else ""
-        pending = f", {self.count('pending')} not started" if self.count("pending") else ""
+        pending = f", {self.count('pending')} not reached" if self.count("pending") else ""
         return (f"{self.count('ok')} enhanced{drift}, {self.count('skipped')} already done, "
                 f"{self.count('failed')} failed{pending}")
 
