@@ -363,13 +363,15 @@ def _train(cfg: AudioTrainConfig, run: Path, resume: bool, device: str,
         failing = True
         raise
     finally:
-        if logger is not None:
-            try:
-                logger.close()
-            except OSError:  # a full disk fails the logs too: the error that stopped training is the one to see
-                if not failing:
-                    raise
-        if learner is not None:
-            learner.close()
-        leave(world)
+        try:
+            if logger is not None:
+                try:
+                    logger.close()
+                except OSError:  # a full disk fails the logs too: the error that stopped training is the one to see
+                    if not failing:
+                        raise
+        finally:  # the metric critic's workers and the process group close whatever the logs did
+            if learner is not None:
+                learner.close()
+            leave(world)
     return stats
