@@ -73,11 +73,16 @@ def check_output_file(path: str | Path, error: type[UserError] = UserError) -> N
         raise error(f"{path.parent}: output folder does not exist")
 
 
-def make_folder(path: str | Path) -> Path:
-    """Create an output folder (and its parents) if needed; a file of that name is refused in one line."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
+def check_output_folder(path: str | Path) -> None:
+    """Refuse an output folder's path that holds something else (a file), in one line."""
+    if Path(path).exists() and not Path(path).is_dir():
         raise UserError(f"{path}: exists and is not a folder; name a folder for the output")
+
+
+def make_folder(path: str | Path) -> Path:
+    """Create an output folder (and its parents) if needed (:func:`check_output_folder` first)."""
+    check_output_folder(path)
+    path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

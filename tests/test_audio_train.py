@@ -1,3 +1,4 @@
+import errno
 import json
 
 import numpy as np
@@ -186,3 +187,37 @@ def test_kill_9_mid_run_then_resume(tmp_path, mode):
     assert [r["step"] for r in b] == list(range(1, 9))
     assert [r["loss/recon"] for r in a] == [r["loss/recon"] for r in b]
     _same_weights(tmp_path / "straight", run)
+
+
+def test_a_full_disk_in_the_training_logs_names_the_path(tmp_path, monkeypatch):
+    """Once TensorBoard's writer thread has failed, every call re-raises its error, which names no file: the
+    run logger names its folder. The thread's own report is one warning line; another thread's exception
+    goes to the hook that was there before."""
+    import threading
+
+    from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
+
+    from audiogan.audio.run_log import RunLogger
+    from audiogan.cli import common
+
+    logger = RunLogger(tmp_path, 0, 16000)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    for call in (lambda: logger.scalars(1, {"loss/recon": 0.5}), logger.close):
+        monkeypatch.setattr(logger.tb._writer, "add_scalar", full)
+        monkeypatch.setattr(logger.tb._writer, "close", full)
+        with pytest.raises(OSError) as caught:
+            call()
+        assert caught.value.filename == str(tmp_path / "tb") and caught.value.errno == errno.ENOSPC
+    lines, passed_on = [], []
+    monkeypatch.setattr(common, "warn", lines.append)
+    monkeypatch.setitem(common._previous_hook, "hook", passed_on.append)
+    error = OSError(errno.ENOSPC, "No space left on device")
+    writer = _AsyncWriterThread.__new__(_AsyncWriterThread)  # its type is what is looked at
+    common._thread_failed(threading.ExceptHookArgs([OSError, error, None, writer]))
+    assert lines == ["TensorBoard's writer: No space left on device (ENOSPC)"] and passed_on == []
+    other = threading.ExceptHookArgs([OSError, error, None, threading.Thread(target=full)])
+    common._thread_failed(other)
+    assert passed_on == [other] and len(lines) == 1

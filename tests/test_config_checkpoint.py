@@ -1,3 +1,4 @@
+import errno
 import os
 import subprocess
 import sys
@@ -154,3 +155,18 @@ def test_config_errors_name_every_bad_key_and_refuse_an_empty_file(tmp_path):
     path.write_text("")
     with pytest.raises(ConfigError, match="the config is empty"):
         load_config(path, AudioTrainConfig)
+
+
+def test_a_write_that_names_no_file_is_reported_with_the_target(tmp_path):
+    """A library that fails on a full disk without naming its file (matplotlib's savefig, TensorBoard's
+    writer) is reported with the path the user asked for, and leaves no temporary behind."""
+    from audiogan.checkpoint import atomic_write
+
+    def full(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as caught:
+        atomic_write(tmp_path / "plot.png", full)
+    assert caught.value.filename == str(tmp_path / "plot.png") and caught.value.errno == errno.ENOSPC
+    assert "cannot write" in str(caught.value) and list(tmp_path.iterdir()) == []

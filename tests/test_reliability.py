@@ -319,55 +319,6 @@ def test_folder_run_killed_then_rerun_leaves_no_temporaries(tmp_path, tiny_model
     assert all(sf.info(str(dst / f"u{i}.wav")).frames == 20 * len(speech) for i in range(8))
 
 
-def test_a_write_that_names_no_file_is_reported_with_the_target(tmp_path):
-    """A library that fails on a full disk without naming its file (matplotlib's savefig, TensorBoard's
-    writer) is reported with the path the user asked for, and leaves no temporary behind."""
-    from audiogan.checkpoint import atomic_write
-
-    def full(tmp):
-        tmp.write_bytes(b"half")
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    with pytest.raises(OSError) as caught:
-        atomic_write(tmp_path / "plot.png", full)
-    assert caught.value.filename == str(tmp_path / "plot.png") and caught.value.errno == errno.ENOSPC
-    assert "cannot write" in str(caught.value) and list(tmp_path.iterdir()) == []
-
-
-def test_a_full_disk_in_the_training_logs_names_the_path(tmp_path, monkeypatch):
-    """Once TensorBoard's writer thread has failed, every call re-raises its error, which names no file: the
-    run logger names its folder. The thread's own report is one warning line; another thread's exception
-    goes to the hook that was there before."""
-    import threading
-
-    from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
-
-    from audiogan.audio.run_log import RunLogger
-    from audiogan.cli import common
-
-    logger = RunLogger(tmp_path, 0, 16000)
-
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    for call in (lambda: logger.scalars(1, {"loss/recon": 0.5}), logger.close):
-        monkeypatch.setattr(logger.tb._writer, "add_scalar", full)
-        monkeypatch.setattr(logger.tb._writer, "close", full)
-        with pytest.raises(OSError) as caught:
-            call()
-        assert caught.value.filename == str(tmp_path / "tb") and caught.value.errno == errno.ENOSPC
-    lines, passed_on = [], []
-    monkeypatch.setattr(common, "warn", lines.append)
-    monkeypatch.setitem(common._previous_hook, "hook", passed_on.append)
-    error = OSError(errno.ENOSPC, "No space left on device")
-    writer = _AsyncWriterThread.__new__(_AsyncWriterThread)  # its type is what is looked at
-    common._thread_failed(threading.ExceptHookArgs([OSError, error, None, writer]))
-    assert lines == ["TensorBoard's writer: No space left on device (ENOSPC)"] and passed_on == []
-    other = threading.ExceptHookArgs([OSError, error, None, threading.Thread(target=full)])
-    common._thread_failed(other)
-    assert passed_on == [other] and len(lines) == 1
-
-
 def test_a_pipe_as_input_is_refused_without_waiting_for_it(tmp_path, tiny_model_dir):
     """The input is read twice (its peaks, then its audio), which a pipe cannot give: refused in one line,
     before anything opens it (opening a pipe with no writer would wait for ever)."""

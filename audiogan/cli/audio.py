@@ -132,6 +132,7 @@ def enhance(
     from ..audio.data.io import audio_seconds
     from ..audio.enhance.enhancer import Enhancer
     from ..audio.enhance.stream import enhance_file
+    from ..checkpoint import check_output_folder
     from ..runtime import choose_threads, resolve_device
 
     dest = Path(output)
@@ -148,8 +149,8 @@ def enhance(
             from ..audio.enhance.ray_engine import import_ray
 
             import_ray()
-        if source.is_dir() and dest.exists() and not dest.is_dir():
-            raise UserError(f"{dest}: exists and is not a folder; a folder of inputs needs an output folder")
+        if source.is_dir():
+            check_output_folder(dest)  # before the model loads
         enhancer = Enhancer.from_pretrained(model, device=resolve_device(device), precision=precision)
         files = list_audio([str(source)]) if source.is_dir() else [source]
         torch.set_num_threads(choose_threads(threads, audio_seconds(files), workers if source.is_dir() else 1))

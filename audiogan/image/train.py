@@ -14,7 +14,7 @@ import numpy as np
 import pydantic
 import torch
 
-from ..checkpoint import atomic_write, atomic_write_text, make_folder, load_weights, save_weights
+from ..checkpoint import atomic_write, atomic_write_text, load_weights, make_folder, save_weights
 from ..config import dump_yaml, load_config, parse_config, to_dict
 from ..errors import ConfigError
 from ..gan import (AdversarialConfig, AdversarialTrainer, DiagnosticsConfig, Monitor, OptimizerConfig, make_optimizer,

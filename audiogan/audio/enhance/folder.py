@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ...checkpoint import FolderLock, atomic_write_text, remove_stale_temporaries
+from ...checkpoint import FolderLock, atomic_write_text, make_folder, remove_stale_temporaries
 from ...errors import AudioError, ConfigError, UserError, first_line
 from ..data.files import list_audio
 from .enhancer import Enhancer
@@ -109,7 +109,10 @@ class FolderRun:
             self.progress(str(rel), status)
 
     def write_report(self) -> None:
+        """Write the report; an input not recorded yet (a stopped run did not reach it) is listed as pending."""
         with self._lock:
+            for rel in self.files:
+                self.report.rows.setdefault(str(rel), ("pending", PENDING))
             atomic_write_text(self.dest / REPORT_NAME, self.report.tsv())
 
 
@@ -124,16 +127,13 @@ def folder_run(source: str | Path, dest: str | Path,
     if dest.resolve() == source.resolve() or source.resolve() in dest.resolve().parents:
         raise AudioError(f"{dest}: output folder must not be the input folder or inside it")
     files = [path.relative_to(source) for path in list_audio([str(source)])]
-    dest.mkdir(parents=True, exist_ok=True)
+    make_folder(dest)
     run = FolderRun(source, dest, files, progress=progress)
     with FolderLock(dest):
         remove_stale_temporaries(dest)
         try:
             yield run
         finally:
-            with run._lock:  # a stopped run lists what it did not reach, so the report names every input
-                for rel in files:
-                    run.report.rows.setdefault(str(rel), ("pending", PENDING))
             run.write_report()
 
 
